@@ -1,0 +1,344 @@
+"""The aggregator: results + ledger events -> batch state, status, callbacks.
+
+It reads `batchwire.results` and the internal `batchwire.ledger` as one stream (both keyed
+by `batch_id`, co-partitioned with its tables) in small chunks, so a busy batch's state is
+read and written once per chunk, not once per item.
+
+Exactly-once counting without Kafka transactions (faust's `exactly_once` mode has open
+bugs), by idempotent aggregation:
+- each batch state remembers, per source partition, the offset of the last event applied;
+  an event at or below it is a redelivery after a crash and is not counted again;
+- each item result is stored under `tenant/batch_id/index` with the offset of the message
+  that stored it; a second result for the same item from another message (an item that
+  ran twice) is not counted.
+A redelivered event still re-writes its stored result and re-emits its outputs (callbacks
+keep their ids, status is compacted), so a crash between the writes of one event loses
+nothing: tables and outputs are flushed before offsets are committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+from weakref import ref
+
+import faust
+from faust.streams import _current_event
+
+from streams import aggregation, codec
+from streams.aggregation import State
+from streams.app import app
+from streams.clock import iso
+from streams.controls import control_record
+from streams.keys import batch_key, item_topic_key, part_key, result_key
+from streams.messages import (
+    batch_callback,
+    decode_event,
+    encode_event,
+    item_callback,
+    item_requested,
+    unrun_result,
+)
+from streams.options import options
+from streams.tables import active_batches, batch_parts, batch_state, item_results
+from streams.topics import aggregator_input, callbacks, controls, items, ledger, results, status
+
+log = logging.getLogger(__name__)
+_OFFSET = struct.Struct(">q")
+CHUNK_MAX = 500
+CHUNK_WITHIN_S = 0.05
+TICK_INTERVAL_S = 1.0
+
+
+@contextmanager
+def in_event(event: faust.EventT) -> Iterator[None]:
+    """Make `event` the current one, so table writes go to its changelog partition."""
+    token = _current_event.set(ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+@app.agent(aggregator_input, name="aggregate")
+async def aggregate(stream: faust.StreamT[bytes]) -> None:
+    async for events in cast(faust.Stream[bytes], stream).take_events(
+        CHUNK_MAX, within=CHUNK_WITHIN_S
+    ):
+        chunk = Chunk()
+        for event in events:
+            try:
+                with in_event(event):
+                    await chunk.handle(event)
+            except Exception:
+                log.exception(
+                    "aggregating %s[%s]@%s failed",
+                    event.message.topic,
+                    event.message.partition,
+                    event.message.offset,
+                )
+        await chunk.close()
+
+
+@app.timer(TICK_INTERVAL_S)
+async def tick() -> None:
+    """Deadlines and sweeps need a clock inside the stream: send each owned ledger
+    partition a tick, handled in that partition's order like any event."""
+    name = ledger.get_topic_name()
+    for tp in app.consumer.assignment():
+        if tp.topic == name:
+            await ledger.send(key=b"", value=encode_event({"type": "tick"}), partition=tp.partition)
+
+
+class Chunk:
+    """The batches touched by one chunk of events, written back once at its end."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, tuple[State, faust.EventT]] = {}
+        self.changed: set[str] = set()
+
+    def state(self, tenant: str, batch_id: str, event: faust.EventT) -> State:
+        key = batch_key(tenant, batch_id)
+        held = self.states.get(key)
+        state = (
+            held[0]
+            if held
+            else batch_state.get(key) or aggregation.new_state(tenant, batch_id, iso())
+        )
+        self.states[key] = (state, event)
+        return state
+
+    async def handle(self, event: faust.EventT) -> None:
+        value: bytes = event.value
+        if value.startswith(codec.MAGIC):
+            await self.on_result(codec.decode_as("ItemResult", value), value, event)
+            return
+        message = decode_event(value)
+        kind = message.get("type")
+        if kind == "part":
+            await self.on_part(message, event)
+        elif kind == "cancel":
+            await self.on_cancel(message, event)
+        elif kind == "tick":
+            await self.on_tick(event)
+        else:
+            log.warning("ignoring a ledger event of unknown type %r", kind)
+
+    @staticmethod
+    def _seen(state: State, event: faust.EventT) -> bool:
+        """True when this event was applied before (a redelivery); else records it."""
+        msg = event.message
+        where = f"{msg.topic}:{msg.partition}"
+        if state["applied"].get(where, -1) >= msg.offset:
+            return True
+        state["applied"][where] = msg.offset
+        return False
+
+    async def on_result(self, result: dict[str, Any], raw: bytes, event: faust.EventT) -> None:
+        tenant, batch_id = result["tenant"], result["batch_id"]
+        state = self.state(tenant, batch_id, event)
+        rkey = result_key(tenant, batch_id, result["index"])
+        offset = event.message.offset
+        stored = item_results.get(rkey)
+        stored_by = _OFFSET.unpack_from(stored)[0] if stored else None
+        replay = self._seen(state, event)
+        if stored_by is not None and stored_by != offset:
+            return  # the item ran twice: its first result counts
+        item_results[rkey] = _OFFSET.pack(offset) + raw
+        if not replay:
+            aggregation.apply_result(state, result, iso())
+            self.changed.add(batch_key(tenant, batch_id))
+            if (
+                result["status"] == "failed"
+                and result["request"].get("group") is not None
+                and _stop_on_failure(state)
+            ):
+                failed = state.setdefault("failed_groups", [])
+                if result["request"]["group"] not in failed:
+                    failed.append(result["request"]["group"])
+                    await self._publish_controls(state)
+        callback = state["callback"]
+        if callback and callback.get("mode") in ("item", "both"):
+            await callbacks.send(
+                key=batch_id.encode(),
+                value=codec.encode("CallbackRequested", item_callback(result, callback["url"])),
+            )
+        await self._advance(state, event)
+
+    async def on_part(self, part: dict[str, Any], event: faust.EventT) -> None:
+        tenant, batch_id = part["tenant"], part["batch_id"]
+        state = self.state(tenant, batch_id, event)
+        key = batch_key(tenant, batch_id)
+        batch_parts[part_key(tenant, batch_id, part["part"])] = part
+        if not self._seen(state, event) and aggregation.register_part(state, part, iso()):
+            state["stop_on_failure"] = part["stop_on_failure"]
+            self.changed.add(key)
+            active_batches[key] = {
+                "deadline_at": part["deadline_at"],
+                "partition": event.message.partition,
+                "sweep_at": None,
+            }
+            if state["cancel_requested"] or state["deadline_passed"]:
+                await self._report_unrun(part, state, stages=None)
+        await self._advance(state, event)
+
+    async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:
+        state = self.state(message["tenant"], message["batch_id"], event)
+        if self._seen(state, event) or not aggregation.request_cancel(state, iso()):
+            return
+        await self._stop(state, "cancelled")
+
+    async def on_tick(self, event: faust.EventT) -> None:
+        now = time.time()
+        partition = event.message.partition
+        for key, entry in list(active_batches.items()):
+            if entry.get("partition") != partition:
+                continue
+            tenant, batch_id = key.split("/", 1)
+            if now >= entry["deadline_at"]:
+                state = self.state(tenant, batch_id, event)
+                if aggregation.pass_deadline(state, iso()):
+                    await self._stop(state, "timed_out")
+            sweep_at = entry.get("sweep_at")
+            if sweep_at is not None and now >= sweep_at:
+                state = self.state(tenant, batch_id, event)
+                await self._sweep(state)
+                active_batches[key] = {**entry, "sweep_at": None}
+
+    async def _stop(self, state: State, status: str) -> None:
+        """Cancel or deadline: tell the processors, report never-released stages now, and
+        sweep what is still running after a grace period."""
+        key = batch_key(state["tenant"], state["batch_id"])
+        self.changed.add(key)
+        await self._publish_controls(state)
+        unreleased = aggregation.unreleased_stages(state)
+        if unreleased:
+            for part in self._parts(state):
+                await self._report_unrun(part, state, stages=set(unreleased))
+            state["released_stage"] = max(unreleased)
+        entry = active_batches.get(key)
+        if entry is not None:
+            active_batches[key] = {**entry, "sweep_at": time.time() + options.sweep_grace_s}
+        log.info("batch %s %s", key, status)
+
+    async def _sweep(self, state: State) -> None:
+        """Report every released item still without a result as cancelled / timed out."""
+        for part in self._parts(state):
+            await self._report_unrun(part, state, stages=None, only_missing=True)
+
+    def _parts(self, state: State) -> Iterator[dict[str, Any]]:
+        for number in sorted(state["parts_received"]):
+            part = batch_parts.get(part_key(state["tenant"], state["batch_id"], number))
+            if part is not None:
+                yield part
+
+    async def _report_unrun(
+        self,
+        part: dict[str, Any],
+        state: State,
+        *,
+        stages: set[int] | None,
+        only_missing: bool = False,
+    ) -> None:
+        status = "cancelled" if state["cancel_requested"] else "timed_out"
+        for item in part["items"]:
+            if stages is not None and item["stage"] not in stages:
+                continue
+            if (
+                only_missing
+                and result_key(state["tenant"], state["batch_id"], item["index"]) in item_results
+            ):
+                continue
+            result = unrun_result(part, item, status)
+            await results.send(
+                key=state["batch_id"].encode(), value=codec.encode("ItemResult", result)
+            )
+
+    async def _advance(self, state: State, event: faust.EventT) -> None:
+        """Release the next stage, or finish the batch, when its time has come."""
+        if aggregation.is_final(state):
+            if state.get("final_event") == _event_id(event):
+                await self._emit_final(state)  # a redelivery of the finishing event
+            return
+        for stage in aggregation.stages_to_release(state):
+            self.changed.add(batch_key(state["tenant"], state["batch_id"]))
+            for part in self._parts(state):
+                for item in part["items"]:
+                    if item["stage"] == stage:
+                        await items.send(
+                            key=item_topic_key(
+                                part["tenant"], part["batch_id"], item["id"], item["group"]
+                            ).encode(),
+                            value=codec.encode("ItemRequested", item_requested(part, item)),
+                        )
+        if aggregation.is_complete(state):
+            aggregation.finish(state, iso())
+            state["final_event"] = _event_id(event)
+            key = batch_key(state["tenant"], state["batch_id"])
+            self.changed.add(key)
+            if key in active_batches:
+                del active_batches[key]
+            await self._emit_final(state)
+
+    async def _emit_final(self, state: State) -> None:
+        callback = state["callback"]
+        if not callback or callback.get("mode") not in ("batch", "both"):
+            return
+        record = aggregation.status_record(state)
+        inline = None
+        if state["posted"] <= options.inline_results_max:
+            inline = list(_stored_results(state))
+        results_url = f"{app.conf.canonical_url}/v1/batches/{state['batch_id']}/results"
+        await callbacks.send(
+            key=state["batch_id"].encode(),
+            value=codec.encode(
+                "CallbackRequested", batch_callback(record, callback["url"], inline, results_url)
+            ),
+        )
+
+    async def _publish_controls(self, state: State) -> None:
+        record = control_record(state, state.get("failed_groups", []))
+        key = batch_key(state["tenant"], state["batch_id"])
+        await controls.send(key=key.encode(), value=encode_event(record))
+
+    async def close(self) -> None:
+        """Write each touched batch once and publish its status."""
+        for key, (state, event) in self.states.items():
+            if key not in self.changed:
+                continue
+            with in_event(event):
+                batch_state[key] = state
+            await status.send(
+                key=state["batch_id"].encode(),
+                value=codec.encode("BatchStatus", aggregation.status_record(state)),
+            )
+
+
+def _event_id(event: faust.EventT) -> str:
+    msg = event.message
+    return f"{msg.topic}:{msg.partition}:{msg.offset}"
+
+
+def _stop_on_failure(state: State) -> bool:
+    return bool(state.get("stop_on_failure", True))
+
+
+def _stored_results(state: State) -> Iterator[dict[str, Any]]:
+    """The batch's stored results in submission order."""
+    for part in sorted(state["parts_received"]):
+        stored = batch_parts.get(part_key(state["tenant"], state["batch_id"], part))
+        if stored is None:
+            continue
+        for item in stored["items"]:
+            raw = item_results.get(result_key(state["tenant"], state["batch_id"], item["index"]))
+            if raw is not None:
+                yield codec.decode_as("ItemResult", raw[_OFFSET.size :])
+
+
+def stored_result(tenant: str, batch_id: str, index: int) -> dict[str, Any] | None:
+    raw = item_results.get(result_key(tenant, batch_id, index))
+    return None if raw is None else codec.decode_as("ItemResult", raw[_OFFSET.size :])

@@ -1,0 +1,185 @@
+"""The exploder: `batchwire.batches` -> validated parts -> one `ItemRequested` per item.
+
+Per submission (one part of a batch):
+1. decode (Avro single-object or JSON) and validate; a bad one goes to `batchwire.rejected`
+   with the contract's code and the worker goes on;
+2. idempotency on `(tenant, batch_id, part)`: the same content again starts nothing new,
+   other content is `batch_conflict`;
+3. parts are exploded in order (a part that overtakes its predecessor is held), so item
+   indexes follow submission order across parts;
+4. the part goes to the aggregator on the ledger, then its stage-0 items go out (later
+   stages are released by the aggregator); the producer is flushed before the submission
+   is recorded, so a crash never records a part whose items were not all written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import faust
+
+from streams import codec
+from streams.app import app, settings
+from streams.clock import iso
+from streams.errors import CodecError, SubmissionError
+from streams.keys import batch_key, item_topic_key, part_key
+from streams.messages import encode_event, item_requested, part_registered, rejection
+from streams.tables import held_parts, submissions
+from streams.topics import batches, items, ledger, rejected
+from streams.validation import content_hash, validate_submission
+
+log = logging.getLogger(__name__)
+_BATCH_ID_NAMESPACE = uuid.UUID("6b1d1f0e-4c2a-4b8e-9a57-1f0c2d3e4f50")
+
+
+@app.agent(batches, name="explode")
+async def explode(stream: faust.StreamT[bytes]) -> None:
+    async for event in stream.events():
+        try:
+            await handle_submission(event.value, event.headers, event.message)
+        except Exception:  # the worker never stops for one submission
+            log.exception(
+                "submission at %s[%s]@%s failed unexpectedly",
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
+            )
+
+
+def _content_type(headers: Any) -> str | None:
+    for name, value in headers.items() if isinstance(headers, dict) else headers or ():
+        if str(name).lower() == "content-type":
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+def _undecodable_code(raw: bytes) -> str:
+    """`invalid_batch_format` for a bad Avro message or valid JSON that is not an object;
+    `invalid_json` for anything else."""
+    if raw.startswith(codec.MAGIC):
+        return "invalid_batch_format"
+    try:
+        json.loads(raw)
+    except ValueError:
+        return "invalid_json"
+    return "invalid_batch_format"
+
+
+async def handle_submission(raw: bytes, headers: Any, message: Any) -> None:
+    try:
+        body = codec.decode_submission(raw, _content_type(headers))
+    except CodecError as exc:
+        await _reject(
+            SubmissionError(_undecodable_code(raw), str(exc), [{"path": "$", "message": str(exc)}]),
+            raw,
+        )
+        return
+    tenant, batch_id = body.get("tenant"), body.get("batch_id")
+    if isinstance(tenant, str) and batch_id is None:
+        # no client key: derive it from the message, so that a redelivery reuses it
+        seed = f"{message.topic}:{message.partition}:{message.offset}"
+        batch_id = str(uuid.uuid5(_BATCH_ID_NAMESPACE, seed))
+        body = {**body, "batch_id": batch_id}
+    if not (isinstance(tenant, str) and isinstance(batch_id, str)):
+        await _explode_next(body, raw, first_index=0, entry=None)  # validation rejects it
+        return
+    key = batch_key(tenant, batch_id)
+    entry = submissions.get(key)
+    part = body.get("part") or 0
+    if entry is not None and str(part) in entry["hashes"]:
+        if entry["hashes"][str(part)] != content_hash(body):
+            await _reject(
+                SubmissionError(
+                    "batch_conflict",
+                    f"batch {batch_id} (tenant {tenant}) part {part} was already submitted "
+                    "with other content",
+                ),
+                raw,
+                batch_id=batch_id,
+                tenant=tenant,
+            )
+        return  # same content again: nothing new
+    expected = entry["next_part"] if entry else 0
+    if isinstance(part, int) and part > expected and part < (body.get("parts") or 1):
+        held_parts[part_key(tenant, batch_id, part)] = raw
+        return
+    await _explode_next(body, raw, first_index=entry["next_index"] if entry else 0, entry=entry)
+    while True:  # release parts that were waiting for this one
+        entry = submissions.get(key)
+        if entry is None:
+            return
+        hkey = part_key(tenant, batch_id, entry["next_part"])
+        waiting = held_parts.get(hkey)
+        if waiting is None:
+            return
+        del held_parts[hkey]
+        body = codec.decode_submission(waiting)
+        await _explode_next(body, waiting, first_index=entry["next_index"], entry=entry)
+
+
+async def _explode_next(
+    body: dict[str, Any], raw: bytes, *, first_index: int, entry: dict[str, Any] | None
+) -> None:
+    try:
+        sub = validate_submission(
+            body,
+            allowed_tenants=settings.allowed_tenants,
+            max_items=settings.max_items,
+            first_index=first_index,
+        )
+    except SubmissionError as exc:
+        await _reject(exc, raw, batch_id=body.get("batch_id"), tenant=body.get("tenant"))
+        return
+    if sub.part != (entry["next_part"] if entry else 0):
+        await _reject(
+            SubmissionError(
+                "invalid_batch_format",
+                f"batch {sub.batch_id} (tenant {sub.tenant}): part {sub.part} of {sub.parts} "
+                "does not follow the parts already received",
+                [{"path": "$.part", "message": "parts must be numbered 0..parts-1"}],
+            ),
+            raw,
+            batch_id=sub.batch_id,
+            tenant=sub.tenant,
+        )
+        return
+    now = time.time()
+    deadline_at = entry["deadline_at"] if entry else now + sub.deadline_s
+    submitted_at = entry["submitted_at"] if entry else iso(now)
+    part = part_registered(sub, deadline_at, submitted_at)
+    await ledger.send(key=sub.batch_id.encode(), value=encode_event(part))
+    for item in sub.items:
+        if item["stage"] == 0:
+            await items.send(
+                key=item_topic_key(sub.tenant, sub.batch_id, item["id"], item["group"]).encode(),
+                value=codec.encode("ItemRequested", item_requested(part, item)),
+            )
+    await app.producer.flush()
+    hashes = dict(entry["hashes"]) if entry else {}
+    hashes[str(sub.part)] = content_hash(body)
+    submissions[batch_key(sub.tenant, sub.batch_id)] = {
+        "hashes": hashes,
+        "next_part": sub.part + 1,
+        "next_index": first_index + len(sub.items),
+        "parts": sub.parts,
+        "deadline_at": deadline_at,
+        "submitted_at": submitted_at,
+    }
+
+
+async def _reject(
+    error: SubmissionError, raw: bytes, *, batch_id: Any = None, tenant: Any = None
+) -> None:
+    batch_id = batch_id if isinstance(batch_id, str) else None
+    tenant = tenant if isinstance(tenant, str) else None
+    log.info("rejected submission (%s): %s", error.code, error.message)
+    await rejected.send(
+        key=(tenant or "").encode(),
+        value=codec.encode(
+            "SubmissionRejected", rejection(error, raw, batch_id=batch_id, tenant=tenant)
+        ),
+    )

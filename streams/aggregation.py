@@ -1,0 +1,189 @@
+"""A batch's state and how events change it: pure functions over a plain dict.
+
+The aggregator agent (`streams.agents.aggregate`) keeps one such dict per batch in a
+rocksdict-backed Faust table and calls these functions; they do no I/O, so every rule of the
+contract about counters, statuses and stages is tested here without Kafka.
+
+Counting exactly once is the agent's job (it deduplicates by item and by source offset);
+these functions assume each result they are handed is new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+State = dict[str, Any]
+
+ITEM_ERRORS_CAP = 100
+FINAL_STATUSES = frozenset({"completed", "completed_with_errors", "cancelled", "timed_out"})
+COUNTERS = ("posted", "processed", "succeeded", "failed", "skipped", "cancelled", "timed_out")
+ITEM_STATUS_COUNTER = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "skipped": "skipped",
+    "cancelled": "cancelled",
+    "timed_out": "timed_out",
+}
+
+
+def new_state(tenant: str, batch_id: str, now: str) -> State:
+    """A batch seen for the first time (by a part, or by a result that overtook its part)."""
+    return {
+        "tenant": tenant,
+        "batch_id": batch_id,
+        "status": "accepted",
+        "parts": None,
+        "parts_received": [],
+        **dict.fromkeys(COUNTERS, 0),
+        "item_errors": {},
+        "item_errors_truncated": False,
+        "stage_posted": {},
+        "stage_done": {},
+        "released_stage": 0,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+        "deadline_at": None,
+        "metadata": None,
+        "callback": None,
+        "cancel_requested": False,
+        "deadline_passed": False,
+        "applied": {},
+    }
+
+
+def is_final(state: State) -> bool:
+    return state["status"] in FINAL_STATUSES
+
+
+def register_part(state: State, part: dict[str, Any], now: str) -> bool:
+    """Count a part's items as posted; False when this part was registered before."""
+    if part["part"] in state["parts_received"]:
+        return False
+    state["parts_received"].append(part["part"])
+    state["parts"] = part["parts"]
+    state["posted"] += len(part["items"])
+    for item in part["items"]:
+        stage = str(item["stage"])
+        state["stage_posted"][stage] = state["stage_posted"].get(stage, 0) + 1
+    if part["part"] == 0 or state["deadline_at"] is None:
+        state["deadline_at"] = part["deadline_at"]
+        state["metadata"] = part["metadata"]
+        state["callback"] = part["callback"]
+        state["created_at"] = part.get("submitted_at") or state["created_at"]
+    if state["status"] == "accepted":
+        state["status"] = "in_progress"
+    state["updated_at"] = now
+    return True
+
+
+def apply_result(state: State, result: dict[str, Any], now: str) -> None:
+    """Count one new item result."""
+    state["processed"] += 1
+    state[ITEM_STATUS_COUNTER.get(result["status"], "failed")] += 1
+    stage = str((result.get("request") or {}).get("stage") or 0)
+    state["stage_done"][stage] = state["stage_done"].get(stage, 0) + 1
+    if not result["success"]:
+        errors = state["item_errors"]
+        if len(errors) < ITEM_ERRORS_CAP:
+            errors[result["item_id"]] = "; ".join(result.get("errors") or []) or result["status"]
+        else:
+            state["item_errors_truncated"] = True
+    if state["status"] == "accepted":
+        state["status"] = "in_progress"
+    state["updated_at"] = now
+
+
+def all_parts_arrived(state: State) -> bool:
+    return state["parts"] is not None and len(state["parts_received"]) >= state["parts"]
+
+
+def is_complete(state: State) -> bool:
+    """Every part has arrived and every posted item has a result."""
+    return all_parts_arrived(state) and state["processed"] >= state["posted"]
+
+
+def stages_to_release(state: State) -> list[int]:
+    """Stages whose lower stages all have results; marks them released.
+
+    Stage 0 is released by the exploder as parts arrive. A later stage waits for every
+    part, since a part still to come may hold items of a lower stage.
+    """
+    if not all_parts_arrived(state) or state["cancel_requested"] or state["deadline_passed"]:
+        return []
+    released: list[int] = []
+    stages = sorted(int(s) for s in state["stage_posted"])
+    for stage in stages:
+        if stage <= state["released_stage"]:
+            continue
+        lower_done = all(
+            state["stage_done"].get(str(s), 0) >= state["stage_posted"][str(s)]
+            for s in stages
+            if s < stage
+        )
+        if not lower_done:
+            break
+        state["released_stage"] = stage
+        released.append(stage)
+        break  # the next stage waits for this one's results
+    return released
+
+
+def unreleased_stages(state: State) -> list[int]:
+    """Stages whose items were never sent to a processor."""
+    return sorted(int(s) for s in state["stage_posted"] if int(s) > state["released_stage"])
+
+
+def request_cancel(state: State, now: str) -> bool:
+    """Mark a running batch cancelled; False when it has already ended or was cancelled."""
+    if is_final(state) or state["cancel_requested"]:
+        return False
+    state["cancel_requested"] = True
+    state["updated_at"] = now
+    return True
+
+
+def pass_deadline(state: State, now: str) -> bool:
+    """Mark a running batch past its deadline; False when nothing changes."""
+    if is_final(state) or state["deadline_passed"]:
+        return False
+    state["deadline_passed"] = True
+    state["updated_at"] = now
+    return True
+
+
+def final_status(state: State) -> str:
+    if state["cancel_requested"]:
+        return "cancelled"
+    if state["deadline_passed"]:
+        return "timed_out"
+    if state["succeeded"] == state["posted"]:
+        return "completed"
+    return "completed_with_errors"
+
+
+def finish(state: State, now: str) -> str:
+    state["status"] = final_status(state)
+    state["finished_at"] = now
+    state["updated_at"] = now
+    return str(state["status"])
+
+
+def status_record(state: State) -> dict[str, Any]:
+    """The `BatchStatus` message and the body of `GET /v1/batches/{id}`."""
+    return {
+        "batch_id": state["batch_id"],
+        "tenant": state["tenant"],
+        "status": state["status"],
+        "counters": {name: state[name] for name in COUNTERS},
+        "item_errors": dict(state["item_errors"]),
+        "item_errors_truncated": state["item_errors_truncated"],
+        "parts": state["parts"] or 1,
+        "parts_received": len(state["parts_received"]),
+        "metadata": state["metadata"],
+        "callback": state["callback"],
+        "created_at": state["created_at"],
+        "updated_at": state["updated_at"],
+        "finished_at": state["finished_at"],
+        "deadline_at": state["deadline_at"],
+    }

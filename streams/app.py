@@ -1,0 +1,55 @@
+"""The Faust application: only the `faust.App(...)` call and what it is built from.
+
+Topics live in `streams.topics`, tables in `streams.tables`, one module per agent in
+`streams.agents`, HTTP views in `streams.views`.  The app id carries the topic prefix so
+that two deployments (or two tests) that share a broker never share consumer groups or
+changelog topics.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from streams.codec import register_codecs
+from streams.settings import Settings
+
+settings = Settings.from_env()
+register_codecs()
+
+app = faust.App(
+    f"{settings.topic_prefix}batchwire",
+    broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+    store="rocksdb://",
+    datadir=str(settings.data_dir),
+    web_host="127.0.0.1",
+    web_bind="127.0.0.1",
+    web_port=settings.web_port,
+    canonical_url=f"http://127.0.0.1:{settings.web_port}",
+    topic_partitions=8,
+    topic_replication_factor=1,
+    consumer_auto_offset_reset="earliest",
+    producer_max_request_size=10 * 1024 * 1024,
+    consumer_max_fetch_size=16 * 1024 * 1024,
+    producer_linger_ms=5,
+    table_standby_replicas=0,
+    web_enabled=True,
+    autodiscover=False,
+    origin="streams",
+)
+
+
+def load_modules() -> None:
+    """Import every module that registers agents, views and handlers on `app`."""
+    import importlib
+
+    modules = (
+        "streams.topics",
+        "streams.tables",
+        "streams.agents",
+        "streams.views",
+        "streams.builtin_handlers",
+    )
+    for module in modules:
+        importlib.import_module(module)
+    for module in settings.handler_modules:
+        importlib.import_module(module)

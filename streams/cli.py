@@ -1,0 +1,89 @@
+"""The one command-line entry point: `batchwire kafka up|down|status`, `batchwire worker`, ..."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from streams.errors import BatchwireError
+from streams.localkafka import DEFAULT_KAFKA_VERSION, LocalBroker
+from streams.localkafka.broker import cache_root
+
+
+@click.group()
+def main() -> None:
+    """batchwire: an asynchronous batch-API engine on Kafka."""
+
+
+@main.group()
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the broker's config, data, log and pid.",
+)
+@click.option(
+    "--version",
+    "kafka_version",
+    default=DEFAULT_KAFKA_VERSION,
+    show_default=True,
+    help="Apache Kafka version to run.",
+)
+@click.option("--port", default=9092, show_default=True, help="Broker port; 0 picks a free one.")
+@click.pass_context
+def kafka(ctx: click.Context, home: Path | None, kafka_version: str, port: int) -> None:
+    """A local single-node KRaft broker on 127.0.0.1 (jars from Maven Central)."""
+    ctx.obj = LocalBroker(home=home or cache_root() / "broker", version=kafka_version, port=port)
+
+
+def _fail(exc: BatchwireError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@kafka.command()
+@click.pass_obj
+def up(broker: LocalBroker) -> None:
+    """Fetch the jars once, format storage, start the broker and wait until it answers."""
+    try:
+        bootstrap = broker.start()
+    except BatchwireError as exc:
+        _fail(exc)
+    click.echo(bootstrap)
+
+
+@kafka.command()
+@click.pass_obj
+def down(broker: LocalBroker) -> None:
+    """Stop the broker started by `up`."""
+    click.echo("stopped" if broker.stop() else "not running")
+
+
+@kafka.command()
+@click.pass_obj
+def status(broker: LocalBroker) -> None:
+    """Say whether the broker runs and answers."""
+    click.echo(broker.status())
+
+
+@main.command()
+@click.option("--loglevel", default="info", show_default=True)
+@click.option(
+    "--web-host", default="127.0.0.1", show_default=True, help="Address the HTTP views listen on."
+)
+@click.option(
+    "--canonical-url",
+    default=None,
+    help="URL other workers use to reach this one (default http://WEB_HOST:PORT).",
+)
+def worker(loglevel: str, web_host: str, canonical_url: str | None) -> None:
+    """Run a stream worker: exploder, item processors, aggregator and HTTP views."""
+    from streams.worker import run_worker
+
+    run_worker(loglevel=loglevel, web_host=web_host, canonical_url=canonical_url)
+
+
+if __name__ == "__main__":
+    main()

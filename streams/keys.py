@@ -1,0 +1,35 @@
+"""Kafka keys and table keys, in one place.
+
+A batch is identified by `(tenant, batch_id)`: two tenants may use the same client-chosen
+`batch_id` without seeing each other.  Topics keyed by `batch_id` (results, ledger) put all
+of one batch's events on one partition, co-partitioned with the aggregator's tables.
+"""
+
+from __future__ import annotations
+
+SEP = "/"
+
+
+def batch_key(tenant: str, batch_id: str) -> str:
+    return f"{tenant}{SEP}{batch_id}"
+
+
+def split_batch_key(key: str) -> tuple[str, str]:
+    tenant, _, batch_id = key.partition(SEP)
+    return tenant, batch_id
+
+
+def item_topic_key(tenant: str, batch_id: str, item_id: str, group: str | None) -> str:
+    """`tenant/group`, or `tenant/batch_id/item_id` for an item with no group (contract)."""
+    if group is None:
+        return f"{tenant}{SEP}{batch_id}{SEP}{item_id}"
+    return f"{tenant}{SEP}{group}"
+
+
+def result_key(tenant: str, batch_id: str, index: int) -> str:
+    """Zero-padded so that keys of one batch sort in submission order."""
+    return f"{tenant}{SEP}{batch_id}{SEP}{index:015d}"
+
+
+def part_key(tenant: str, batch_id: str, part: int) -> str:
+    return f"{tenant}{SEP}{batch_id}{SEP}{part:06d}"

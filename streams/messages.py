@@ -1,0 +1,180 @@
+"""Builders for the messages the pipeline emits, so each shape is written in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from streams.clock import iso
+from streams.errors import SubmissionError
+from streams.validation import Submission
+
+#: Fields of the contract's item (the Avro `Item` record) kept as the item's `request`.
+REQUEST_FIELDS = (
+    "id",
+    "method",
+    "path",
+    "headers",
+    "body",
+    "namespace",
+    "action",
+    "params",
+    "group",
+    "stage",
+)
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """Internal events (ledger, controls) travel as compact JSON."""
+    return _ENCODE(event).encode()
+
+
+def decode_event(data: bytes) -> dict[str, Any]:
+    value = json.loads(data)
+    if not isinstance(value, dict):
+        raise ValueError("an internal event must be a JSON object")
+    return value
+
+
+def request_of(item: dict[str, Any]) -> dict[str, Any]:
+    """The original item as the client sent it (normalised), without internal fields."""
+    return {name: item.get(name) for name in REQUEST_FIELDS}
+
+
+def part_registered(sub: Submission, deadline_at: float, submitted_at: str) -> dict[str, Any]:
+    """Ledger event telling the aggregator a part arrived, with its items (for later stages,
+    and for reporting items that never ran as cancelled or timed out)."""
+    return {
+        "type": "part",
+        "tenant": sub.tenant,
+        "batch_id": sub.batch_id,
+        "part": sub.part,
+        "parts": sub.parts,
+        "items": sub.items,
+        "headers": sub.headers,
+        "callback": sub.callback,
+        "stop_on_failure": sub.stop_on_failure,
+        "deadline_at": deadline_at,
+        "metadata": sub.metadata,
+        "submitted_at": submitted_at,
+    }
+
+
+def item_requested(part: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The `ItemRequested` of one item of a registered part."""
+    return {
+        "batch_id": part["batch_id"],
+        "tenant": part["tenant"],
+        "item_id": item["id"],
+        "index": item["index"],
+        "group": item["group"],
+        "stage": item["stage"],
+        "request": item,
+        "headers": part["headers"],
+        "stop_on_failure": part["stop_on_failure"],
+        "deadline_at": part["deadline_at"],
+        "part": part["part"],
+        "submitted_at": part["submitted_at"],
+    }
+
+
+def item_result(
+    req: dict[str, Any],
+    *,
+    status: str,
+    code: int | None = None,
+    headers: dict[str, str] | None = None,
+    output: Any = None,
+    errors: list[str] | None = None,
+    attempts: int = 0,
+    started_at: str | None = None,
+) -> dict[str, Any]:
+    """An `ItemResult` for the `ItemRequested` (or ledger item) `req`."""
+    request = req["request"]
+    return {
+        "batch_id": req["batch_id"],
+        "tenant": req["tenant"],
+        "item_id": req["item_id"],
+        "index": req["index"],
+        "success": status == "succeeded",
+        "status": status,
+        "code": code,
+        "headers": headers or {},
+        "output": output,
+        "errors": errors or [],
+        "attempts": attempts,
+        "started_at": started_at,
+        "finished_at": iso(),
+        "request": request_of(request),
+    }
+
+
+def unrun_result(part: dict[str, Any], item: dict[str, Any], status: str) -> dict[str, Any]:
+    """The result of an item that never ran: `cancelled` or `timed_out`."""
+    reason = {
+        "cancelled": "the batch was cancelled before this item started",
+        "timed_out": "the batch deadline passed before this item finished",
+    }[status]
+    return item_result(item_requested(part, item), status=status, errors=[reason])
+
+
+def rejection(
+    error: SubmissionError, raw: bytes, *, batch_id: str | None, tenant: str | None
+) -> dict[str, Any]:
+    """A `SubmissionRejected` for `batchwire.rejected`."""
+    return {
+        "error": error.as_error(),
+        "batch_id": batch_id,
+        "tenant": tenant,
+        "raw": raw,
+        "at": iso(),
+    }
+
+
+def item_callback(result: dict[str, Any], url: str) -> dict[str, Any]:
+    """`CallbackRequested` in mode `item`; its id is stable so a replay keeps its webhook-id."""
+    return {
+        "callback_id": f"{result['tenant']}.{result['batch_id']}.item.{result['index']}",
+        "batch_id": result["batch_id"],
+        "tenant": result["tenant"],
+        "url": url,
+        "mode": "item",
+        "payload": {
+            "batch_id": result["batch_id"],
+            "item_id": result["item_id"],
+            "success": result["success"],
+            "errors": result["errors"],
+            "originalInput": result["request"],
+            "endpointOutput": result["output"],
+        },
+        "created_at": iso(),
+    }
+
+
+def batch_callback(
+    status: dict[str, Any], url: str, results: list[dict[str, Any]] | None, results_url: str
+) -> dict[str, Any]:
+    """`CallbackRequested` in mode `batch`: results inline when given, else their URL."""
+    payload: dict[str, Any] = {
+        "batch_id": status["batch_id"],
+        "tenant": status["tenant"],
+        "status": status["status"],
+        "counters": status["counters"],
+        "metadata": status["metadata"],
+    }
+    if results is not None:
+        payload["results"] = results
+    else:
+        payload["results_url"] = results_url
+    return {
+        "callback_id": f"{status['tenant']}.{status['batch_id']}.batch",
+        "batch_id": status["batch_id"],
+        "tenant": status["tenant"],
+        "url": url,
+        "mode": "batch",
+        "payload": payload,
+        "created_at": iso(),
+    }

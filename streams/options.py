@@ -1,0 +1,19 @@
+"""Worker tunables set by command-line flags (the environment holds only the contract's
+settings, see `streams.settings`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class WorkerOptions:
+    #: items running at once per worker (different groups run concurrently)
+    concurrency: int = 64
+    #: seconds after a cancel or deadline before items still without a result are reported
+    sweep_grace_s: float = 10.0
+    #: a batch callback carries its results inline up to this many items, else a URL
+    inline_results_max: int = 1000
+
+
+options = WorkerOptions()

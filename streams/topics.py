@@ -1,0 +1,85 @@
+"""Every topic of the pipeline, named as in the contract (prefix + name).
+
+All topics share one partition count so that topics keyed by `batch_id`
+(`results`, `ledger`) are co-partitioned with the aggregator's tables.
+Values travel as raw bytes: Avro single-object encoding carries its own schema
+fingerprint, and `streams.codec` decodes it (JSON is accepted on `batches`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faust.types import TopicT
+
+from streams.app import app, settings
+
+PARTITIONS = 8
+MAX_MESSAGE_BYTES = str(10 * 1024 * 1024)
+DAY_MS = 24 * 3600 * 1000
+
+
+#: name -> topic config, for `declare_topics`.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {}
+
+
+def _topic(name: str, *, compacted: bool = False, retention_days: int = 7) -> TopicT:
+    config = {"max.message.bytes": MAX_MESSAGE_BYTES}
+    if compacted:
+        config["cleanup.policy"] = "compact"
+    else:
+        config["retention.ms"] = str(retention_days * DAY_MS)
+    TOPIC_CONFIGS[settings.topic(name)] = config
+    return app.topic(
+        settings.topic(name),
+        partitions=PARTITIONS,
+        key_type=str,
+        key_serializer="raw",
+        value_serializer="raw",
+        config=config,
+    )
+
+
+batches = _topic("batchwire.batches")
+items = _topic("batchwire.items")
+results = _topic("batchwire.results")
+status = _topic("batchwire.status", compacted=True)
+callbacks = _topic("batchwire.callbacks")
+deliveries = _topic("batchwire.deliveries")
+rejected = _topic("batchwire.rejected")
+callbacks_dlq = _topic("batchwire.callbacks.dlq", retention_days=30)
+#: Internal: events the aggregator needs besides results (a part registered, cancel, ...).
+ledger = _topic("batchwire.ledger")
+
+CONTRACT_TOPICS = (batches, items, results, status, callbacks, deliveries, rejected, callbacks_dlq)
+#: Internal, compacted: per-batch controls every processor reads (see `streams.controls`).
+controls = _topic("batchwire.controls", compacted=True)
+#: The aggregator reads results and ledger events as one co-partitioned stream.
+aggregator_input = app.topic(
+    settings.topic("batchwire.results"),
+    settings.topic("batchwire.ledger"),
+    partitions=PARTITIONS,
+    key_type=str,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+
+async def declare_topics(bootstrap: str, replication: int = 1) -> None:
+    """Create every topic of the pipeline that does not exist yet (auto-creation is off)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, PARTITIONS, replication, topic_configs=config)
+            for name, config in TOPIC_CONFIGS.items()
+            if name not in existing
+        ]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a peer was quicker
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()

@@ -1,0 +1,22 @@
+"""Start a Faust worker for `streams.app` from code (no faust CLI argument parsing)."""
+
+from __future__ import annotations
+
+
+def run_worker(
+    *, loglevel: str = "info", web_host: str = "127.0.0.1", canonical_url: str | None = None
+) -> None:
+    import asyncio
+
+    from yarl import URL
+
+    from streams.app import app, load_modules, settings
+    from streams.topics import declare_topics
+
+    load_modules()
+    asyncio.run(declare_topics(settings.kafka_bootstrap))
+    app.conf.web_host = web_host
+    app.conf.web_bind = web_host
+    app.conf.canonical_url = URL(canonical_url or f"http://{web_host}:{settings.web_port}")
+    worker = app.Worker(loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

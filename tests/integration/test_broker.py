@@ -1,0 +1,126 @@
+"""The local broker manager and a real produce/consume round trip."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.errors import BrokerError
+from streams.localkafka import LocalBroker
+from streams.localkafka.broker import fetch_kafka, metadata_answers
+
+pytestmark = pytest.mark.integration
+
+
+async def test_produce_consume_round_trip(kafka_bootstrap: str, topic_prefix: str) -> None:
+    topic = f"{topic_prefix}roundtrip"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for i in range(30):
+            await producer.send(topic, key=f"k{i % 5}".encode(), value=f"v{i}".encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"{topic_prefix}g",
+    )
+    await consumer.start()
+    got: list[tuple[bytes, bytes]] = []
+    try:
+        while len(got) < 30:
+            batch = await consumer.getmany(timeout_ms=10_000)
+            assert batch, "no message arrived within 10 s"
+            for records in batch.values():
+                got.extend((r.key, r.value) for r in records)
+    finally:
+        await consumer.stop()
+    assert sorted(v for _, v in got) == sorted(f"v{i}".encode() for i in range(30))
+    # one key always lands on one partition, in order
+    per_key = [v for k, v in got if k == b"k0"]
+    assert per_key == [f"v{i}".encode() for i in range(0, 30, 5)]
+
+
+def test_broker_auto_topic_creation_is_off(kafka_bootstrap: str, topic_prefix: str) -> None:
+    if os.environ.get("BATCHWIRE_KAFKA_BOOTSTRAP"):
+        pytest.skip("a broker given from outside has its own settings")
+
+    async def produce() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, request_timeout_ms=3000)
+        await producer.start()
+        try:
+            await producer.send_and_wait(f"{topic_prefix}never-declared", b"x")
+        finally:
+            await producer.stop()
+
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
+    with pytest.raises(KafkaError):
+        asyncio.run(produce())
+
+
+def test_cli_up_status_down_leaves_no_process(tmp_path: Path) -> None:
+    cli = [sys.executable, "-m", "streams.cli", "kafka", "--home", str(tmp_path), "--port", "0"]
+    up = subprocess.run([*cli, "up"], capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stderr
+    bootstrap = up.stdout.strip().splitlines()[-1]
+    assert bootstrap.startswith("127.0.0.1:")
+    assert metadata_answers(bootstrap)
+    pid = int((tmp_path / "broker.pid").read_text())
+    status = subprocess.run([*cli, "status"], capture_output=True, text=True, timeout=60)
+    assert status.stdout.startswith("ready"), status.stdout
+    down = subprocess.run([*cli, "down"], capture_output=True, text=True, timeout=60)
+    assert down.stdout.strip() == "stopped"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not metadata_answers(bootstrap)
+    again = subprocess.run([*cli, "status"], capture_output=True, text=True, timeout=60)
+    assert again.stdout.strip() == "stopped"
+
+
+def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(BrokerError, match=f"port {port} on 127.0.0.1 is taken"):
+            LocalBroker(home=tmp_path, port=port).start()
+
+
+def test_missing_java_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fetch_kafka()  # the cache is warm; only java is missing
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BrokerError, match="`java` is not on PATH"):
+        LocalBroker(home=tmp_path / "home").start()
+
+
+def test_missing_maven_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHWIRE_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BrokerError, match="`mvn` is not on PATH"):
+        fetch_kafka()
+
+
+def test_failed_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHWIRE_CACHE_DIR", str(tmp_path))
+    with pytest.raises(BrokerError, match=r"could not fetch Kafka 0\.0\.404"):
+        fetch_kafka("0.0.404")
+    assert not (tmp_path / "kafka-0.0.404" / "complete").exists()
