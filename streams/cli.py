@@ -85,5 +85,17 @@ def worker(loglevel: str, web_host: str, canonical_url: str | None) -> None:
     run_worker(loglevel=loglevel, web_host=web_host, canonical_url=canonical_url)
 
 
+@main.command()
+@click.option("--exit-when-done", is_flag=True, help="Stop everything once the batches end.")
+def demo(exit_when_done: bool) -> None:
+    """Start a local broker and a worker, submit sample batches and show their progress."""
+    from streams.demo import run_demo
+
+    try:
+        run_demo(exit_when_done=exit_when_done)
+    except BatchwireError as exc:
+        _fail(exc)
+
+
 if __name__ == "__main__":
     main()

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.workers"]
+pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.workers", "tests.fixtures.targets"]

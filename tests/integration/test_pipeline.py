@@ -1,0 +1,292 @@
+"""The pipeline on the real broker: explode, process, aggregate, emit callbacks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from streams import codec
+from tests.fixtures.kafka_io import (
+    produce,
+    read_for,
+    read_until,
+    results_of,
+    submit_json,
+    wait_final,
+)
+from tests.fixtures.targets import TargetApi
+from tests.fixtures.workers import WorkerFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def action(i: int, **extra: Any) -> dict[str, Any]:
+    return {"id": f"a{i}", "namespace": "batchwire", "action": "echo", "params": {"i": i}, **extra}
+
+
+def by_index(results: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {r["index"]: r for r in results}
+
+
+async def test_http_items_keep_group_order_and_carry_idempotency_keys(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
+) -> None:
+    worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    ordered = [
+        {
+            "id": f"o{i}",
+            "method": "POST",
+            "path": f"/echo/ordered/{i}",
+            "body": {"i": i},
+            "group": "g1",
+        }
+        for i in range(50)
+    ]
+    others = [
+        {"id": f"x{i}", "method": "GET", "path": f"/slow/20?x={i}", "group": f"other{i % 5}"}
+        for i in range(25)
+    ]
+    mixed = [
+        item for pair in zip(ordered, others + [None] * 25, strict=True) for item in pair if item
+    ]
+    batch = {
+        "batch_id": "http-1",
+        "tenant": "acme",
+        "headers": {"Authorization": "Bearer tenant-token", "X-Trace": "t1"},
+        "items": mixed,
+    }
+    await submit_json(kafka_bootstrap, topic_prefix, batch)
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["http-1"]))["http-1"]
+    assert final["status"] == "completed"
+    assert final["counters"]["posted"] == final["counters"]["succeeded"] == 75
+    arrived = [p for p in target_api.paths() if p.startswith("/echo/ordered/")]
+    assert arrived == [f"/echo/ordered/{i}" for i in range(50)]
+    first = next(s for s in target_api.seen if s.path == "/echo/ordered/0")
+    assert first.headers["Idempotency-Key"] == "http-1:o0"
+    assert first.headers["Authorization"] == "Bearer tenant-token"
+    assert json.loads(first.body) == {"i": 0}
+    results = by_index(await results_of(kafka_bootstrap, topic_prefix, "http-1", 75))
+    assert results[0]["code"] == 200
+    assert results[0]["output"] == {"method": "POST", "path": "/echo/ordered/0", "body": {"i": 0}}
+
+
+async def test_stop_on_failure_skips_the_rest_of_the_group(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
+) -> None:
+    worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    items = [
+        {"id": "s0", "method": "POST", "path": "/echo/s0", "group": "g"},
+        {"id": "s1", "method": "POST", "path": "/status/422", "group": "g"},
+        {"id": "s2", "method": "POST", "path": "/echo/s2", "group": "g"},
+        {"id": "s3", "method": "POST", "path": "/echo/s3", "group": "g"},
+        {"id": "free", "method": "POST", "path": "/echo/free", "group": "h"},
+    ]
+    keep_going = {"batch_id": "sof-2", "tenant": "acme", "stop_on_failure": False}
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "sof-1", "tenant": "acme", "items": items},
+        {**keep_going, "items": [{**i, "path": i["path"].replace("s", "k")} for i in items]},
+    )
+    finals = await wait_final(kafka_bootstrap, topic_prefix, ["sof-1", "sof-2"])
+    stopped = finals["sof-1"]
+    assert stopped["status"] == "completed_with_errors"
+    counters = stopped["counters"]
+    assert (counters["succeeded"], counters["failed"], counters["skipped"]) == (2, 1, 2)
+    assert stopped["item_errors"]["s1"].startswith("HTTP 422")
+    results = by_index(await results_of(kafka_bootstrap, topic_prefix, "sof-1", 5))
+    assert [results[i]["status"] for i in range(5)] == [
+        "succeeded",
+        "failed",
+        "skipped",
+        "skipped",
+        "succeeded",
+    ]
+    assert results[1]["output"] == {"reason": "status 422"}
+    assert "/echo/s2" not in target_api.paths()
+    assert finals["sof-2"]["counters"]["skipped"] == 0
+
+
+async def test_stages_run_in_order(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
+) -> None:
+    worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    items = [
+        {
+            "id": f"s{stage}-{i}",
+            "method": "PUT",
+            "path": f"/slow/{30 - 10 * stage}?s={stage}&i={i}",
+            "stage": stage,
+        }
+        for stage in (2, 0, 1)
+        for i in range(6)
+    ]
+    await submit_json(
+        kafka_bootstrap, topic_prefix, {"batch_id": "st-1", "tenant": "acme", "items": items}
+    )
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["st-1"]))["st-1"]
+    assert final["status"] == "completed"
+    stages = [int(s.path.split("s=")[1].split("&")[0]) for s in target_api.seen]
+    assert stages == sorted(stages), stages
+    assert len(stages) == 18
+
+
+async def test_deadline_and_cancel(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
+) -> None:
+    worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    slow = [
+        {"id": f"d{i}", "method": "GET", "path": f"/slow/400?i={i}", "group": "one"}
+        for i in range(20)
+    ]
+    later = [{"id": "late", "method": "GET", "path": "/echo/late", "stage": 1}]
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "dl-1", "tenant": "acme", "deadline_s": 2, "items": slow + later},
+        {"batch_id": "cx-1", "tenant": "acme", "items": [{**i, "id": "c" + i["id"]} for i in slow]},
+    )
+    await read_until(kafka_bootstrap, f"{topic_prefix}batchwire.results", lambda r: len(r) >= 1)
+    await produce(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.ledger",
+        [(b"cx-1", json.dumps({"type": "cancel", "tenant": "acme", "batch_id": "cx-1"}).encode())],
+    )
+    finals = await wait_final(kafka_bootstrap, topic_prefix, ["dl-1", "cx-1"], timeout=60)
+    timed_out = finals["dl-1"]
+    assert timed_out["status"] == "timed_out"
+    c = timed_out["counters"]
+    assert c["processed"] == c["posted"] == 21
+    assert c["timed_out"] >= 15 and c["succeeded"] + c["timed_out"] + c["failed"] == 21
+    results = by_index(await results_of(kafka_bootstrap, topic_prefix, "dl-1", 21))
+    assert results[20]["status"] == "timed_out"  # stage 1 never started
+    assert "/echo/late" not in target_api.paths()
+    cancelled = finals["cx-1"]
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["counters"]["cancelled"] >= 10
+    assert cancelled["counters"]["processed"] == 20
+
+
+async def test_malformed_submissions_are_rejected_while_a_valid_batch_completes(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    worker_factory({"BATCHWIRE_MAX_ITEMS": "50"})
+    kinds: list[tuple[str, bytes]] = [
+        ("invalid_json", b'{"tenant": "acme", "items": ['),
+        ("invalid_json", b"\xff\xfe not utf-8"),
+        ("invalid_batch_format", b"[1, 2, 3]"),
+        ("invalid_batch_format", json.dumps({"tenant": "acme", "items": [{"id": "x"}]}).encode()),
+        ("invalid_batch_format", json.dumps({"tenant": "acme", "items": "nope"}).encode()),
+        (
+            "empty_parameter",
+            json.dumps({"tenant": "acme", "items": [action(0, params=None)]}).encode(),
+        ),
+        (
+            "empty_parameter",
+            json.dumps({"tenant": "acme", "items": [{"method": "", "path": "/x"}]}).encode(),
+        ),
+        (
+            "duplicate_item_id",
+            json.dumps({"tenant": "acme", "items": [action(1), action(1)]}).encode(),
+        ),
+        ("empty_batch", json.dumps({"tenant": "acme", "items": []}).encode()),
+        (
+            "too_many_items",
+            json.dumps({"tenant": "acme", "items": [action(i) for i in range(51)]}).encode(),
+        ),
+        ("tenant_not_allowed", json.dumps({"tenant": "initech", "items": [action(0)]}).encode()),
+        ("invalid_batch_format", codec.MAGIC + b"\x00" * 8 + b"garbage"),
+    ]
+    bad = [kinds[i % len(kinds)] for i in range(200)]
+    valid = {"batch_id": "ok-1", "tenant": "acme", "items": [action(i) for i in range(30)]}
+    messages = [(b"acme", raw) for _, raw in bad[:100]]
+    messages.append((b"acme", json.dumps(valid).encode()))
+    messages.extend((b"acme", raw) for _, raw in bad[100:])
+    await produce(kafka_bootstrap, f"{topic_prefix}batchwire.batches", messages)
+    rejected = await read_until(
+        kafka_bootstrap, f"{topic_prefix}batchwire.rejected", lambda r: len(r) >= 200, timeout=90
+    )
+    codes = sorted(r.decoded()["error"]["code"] for r in rejected)
+    assert codes == sorted(code for code, _ in bad)
+    sample = next(
+        r.decoded() for r in rejected if r.decoded()["error"]["code"] == "empty_parameter"
+    )
+    assert sample["error"]["details"][0]["path"].startswith("$.items[0].")
+    assert sample["tenant"] == "acme"
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["ok-1"]))["ok-1"]
+    assert final["counters"]["succeeded"] == 30
+
+
+async def test_redelivered_results_are_counted_once(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    worker_factory()
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "dup-1", "tenant": "acme", "items": [action(i) for i in range(10)]},
+    )
+    first = (await wait_final(kafka_bootstrap, topic_prefix, ["dup-1"]))["dup-1"]
+    assert first["counters"]["succeeded"] == 10
+    results = await results_of(kafka_bootstrap, topic_prefix, "dup-1", 10)
+    again = [r for r in results] * 100
+    await produce(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.results",
+        [(b"dup-1", codec.encode("ItemResult", r)) for r in again],
+    )
+    statuses = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.status", 5.0)
+    for record in statuses:
+        status = record.decoded()
+        if status["batch_id"] == "dup-1" and status["status"] == "completed":
+            assert status["counters"]["processed"] == 10
+            assert status["counters"]["succeeded"] == 10
+
+
+async def test_callbacks_per_item_and_per_batch(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    worker_factory()
+    hook = "https://hooks.example.test/cb"
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {
+            "batch_id": "cb-item",
+            "tenant": "acme",
+            "callback": {"url": hook, "mode": "item"},
+            "items": [action(i) for i in range(4)],
+        },
+        {
+            "batch_id": "cb-batch",
+            "tenant": "acme",
+            "callback": {"url": hook, "mode": "batch"},
+            "metadata": {"asyncId": "job-7"},
+            "items": [
+                action(0),
+                {"id": "bad", "namespace": "nope", "action": "missing", "params": {}},
+            ],
+        },
+    )
+    await wait_final(kafka_bootstrap, topic_prefix, ["cb-item", "cb-batch"])
+    records = await read_until(
+        kafka_bootstrap, f"{topic_prefix}batchwire.callbacks", lambda r: len(r) >= 5
+    )
+    calls = [r.decoded() for r in records]
+    item_calls = [c for c in calls if c["batch_id"] == "cb-item"]
+    assert sorted(c["payload"]["item_id"] for c in item_calls) == ["a0", "a1", "a2", "a3"]
+    one = next(c for c in item_calls if c["payload"]["item_id"] == "a2")
+    assert one["mode"] == "item" and one["url"] == hook
+    assert one["payload"]["success"] is True
+    assert one["payload"]["originalInput"]["params"] == {"i": 2}
+    assert one["payload"]["endpointOutput"] == {"i": 2}
+    [done] = [c for c in calls if c["batch_id"] == "cb-batch"]
+    assert done["mode"] == "batch"
+    payload = done["payload"]
+    assert payload["status"] == "completed_with_errors"
+    assert payload["metadata"] == {"asyncId": "job-7"}
+    assert [r["item_id"] for r in payload["results"]] == ["a0", "bad"]
+    assert payload["results"][1]["errors"] == ["unknown action nope/missing"]
+    assert payload["results"][0]["request"]["namespace"] == "batchwire"
