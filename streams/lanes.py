@@ -49,6 +49,11 @@ class Lanes:
                 try:
                     async with self._running:
                         await job()
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise  # the lanes themselves are being stopped
+                    log.error("a job of lane %r was cancelled from inside", lane)
                 except Exception:
                     log.exception("a job of lane %r failed", lane)
                 finally:

@@ -10,31 +10,49 @@ lands in the changelog partition of that event:
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from faust.tables import Table
+from faust.types import ModelArg
+from faust.types.codecs import CodecArg
 
 from streams.app import app
 from streams.topics import PARTITIONS
 
 
-def _table(name: str, value_serializer: str) -> Table[str, Any]:
-    """A rocksdict-backed table with string keys stored as raw bytes."""
-    table = cast(Table[str, Any], app.Table(name, partitions=PARTITIONS))
-    table.key_serializer = "raw"
-    table.value_serializer = value_serializer
+class BatchwireTable(Table[str, Any]):
+    """String keys stored as raw UTF-8; values raw when typed `bytes`, else JSON.
+
+    (Faust picks a table's serializers from its key and value types and falls back to JSON,
+    which would quote every key and cannot hold raw bytes.)
+    """
+
+    def _serializer_from_type(self, typ: ModelArg | None) -> CodecArg | None:
+        return "raw" if typ in (str, bytes) else "json"
+
+
+def _table(name: str, value_type: type | None) -> BatchwireTable:
+    table = BatchwireTable(
+        app,
+        name=name,
+        key_type=str,
+        value_type=value_type,
+        partitions=PARTITIONS,
+        beacon=app.tables.beacon,
+    )
+    app.tables.add(table)
     return table
 
 
 #: tenant/batch_id -> the batch's state dict (`streams.aggregation`).
-batch_state = _table("batch-state", "json")
+batch_state = _table("batch-state", None)
 #: tenant/batch_id/index -> 8-byte source offset + the Avro-encoded `ItemResult`.
-item_results = _table("item-results", "raw")
+item_results = _table("item-results", bytes)
 #: tenant/batch_id/part -> the part's ledger event (its items), for stages and sweeps.
-batch_parts = _table("batch-parts", "json")
-#: tenant/batch_id -> {deadline_at, partition, ...} for batches still running.
-active_batches = _table("active-batches", "json")
+batch_parts = _table("batch-parts", None)
+#: tenant/batch_id -> {deadline_at, partition, sweep_at} for batches still running.
+active_batches = _table("active-batches", None)
 #: tenant/batch_id -> {hashes: {part: sha256}, next_part, next_index, deadline_at, ...}.
-submissions = _table("submissions", "json")
+submissions = _table("submissions", None)
 #: tenant/batch_id/part -> a part that arrived before its predecessor (raw bytes).
-held_parts = _table("held-parts", "raw")
+held_parts = _table("held-parts", bytes)

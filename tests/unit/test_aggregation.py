@@ -1,0 +1,780 @@
+"""A batch's state and how events change it (streams.aggregation); pure, no Kafka."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streams import aggregation, codec
+from streams.aggregation import (
+    COUNTERS,
+    ITEM_ERRORS_CAP,
+    apply_result,
+    final_status,
+    finish,
+    is_complete,
+    is_final,
+    new_state,
+    pass_deadline,
+    register_part,
+    request_cancel,
+    stages_to_release,
+    status_record,
+    unreleased_stages,
+)
+
+T0 = "2024-05-01T10:00:00Z"
+T1 = "2024-05-01T10:00:01Z"
+T2 = "2024-05-01T10:00:02Z"
+T3 = "2024-05-01T10:00:03Z"
+SUBMITTED = "2024-05-01T09:59:59Z"
+CALLBACK = {"url": "https://hooks.example.com/batch", "mode": "batch"}
+METADATA = {"source": "nightly-sync", "run": 7}
+
+# --------------------------------------------------------------------------------------
+# Sample data
+# --------------------------------------------------------------------------------------
+
+
+def item(item_id: str, index: int, stage: int = 0, group: str | None = None) -> dict[str, Any]:
+    """A validated HTTP item as it travels in a part (stage normalised to an int)."""
+    return {
+        "id": item_id,
+        "index": index,
+        "method": "POST",
+        "path": f"/orders/{item_id}",
+        "headers": None,
+        "body": {"n": index},
+        "namespace": None,
+        "action": None,
+        "params": None,
+        "group": group,
+        "stage": stage,
+    }
+
+
+def part(
+    items: list[dict[str, Any]],
+    number: int = 0,
+    parts: int = 1,
+    *,
+    deadline_at: float = 123.0,
+    metadata: Any = None,
+    callback: dict[str, Any] | None = None,
+    submitted_at: str | None = SUBMITTED,
+) -> dict[str, Any]:
+    return {
+        "type": "part",
+        "tenant": "acme",
+        "batch_id": "b-1",
+        "part": number,
+        "parts": parts,
+        "items": items,
+        "headers": {},
+        "callback": callback,
+        "stop_on_failure": True,
+        "deadline_at": deadline_at,
+        "metadata": metadata,
+        "submitted_at": submitted_at,
+    }
+
+
+def result(
+    item_id: str,
+    status: str = "succeeded",
+    *,
+    stage: int | None = 0,
+    errors: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "batch_id": "b-1",
+        "tenant": "acme",
+        "item_id": item_id,
+        "index": 0,
+        "success": status == "succeeded",
+        "status": status,
+        "code": 200 if status == "succeeded" else None,
+        "headers": {},
+        "output": None,
+        "errors": errors if errors is not None else [],
+        "attempts": 1,
+        "started_at": T1,
+        "finished_at": T2,
+        "request": {"id": item_id, "stage": stage},
+    }
+
+
+def state() -> dict[str, Any]:
+    return new_state("acme", "b-1", T0)
+
+
+def counters(s: dict[str, Any]) -> dict[str, int]:
+    return {name: s[name] for name in COUNTERS}
+
+
+def zero(**set_: int) -> dict[str, int]:
+    return {**dict.fromkeys(COUNTERS, 0), **set_}
+
+
+# --------------------------------------------------------------------------------------
+# new_state
+# --------------------------------------------------------------------------------------
+
+
+def test_new_state_defaults() -> None:
+    s = new_state("acme", "b-1", T0)
+    assert s["tenant"] == "acme"
+    assert s["batch_id"] == "b-1"
+    assert s["status"] == "accepted"
+    assert not is_final(s)
+    assert s["parts"] is None
+    assert s["parts_received"] == []
+    assert counters(s) == zero()
+    assert s["item_errors"] == {}
+    assert s["item_errors_truncated"] is False
+    assert s["stage_posted"] == {}
+    assert s["stage_done"] == {}
+    assert s["released_stage"] == 0
+    assert s["created_at"] == T0
+    assert s["updated_at"] == T0
+    assert s["finished_at"] is None
+    assert s["deadline_at"] is None
+    assert s["metadata"] is None
+    assert s["callback"] is None
+    assert s["cancel_requested"] is False
+    assert s["deadline_passed"] is False
+    assert s["applied"] == {}
+    # a fresh batch is not complete: its parts are unknown
+    assert not is_complete(s)
+
+
+def test_new_states_do_not_share_mutable_fields() -> None:
+    a, b = state(), state()
+    register_part(a, part([item("x", 0)]), T1)
+    apply_result(a, result("x", "failed", errors=["boom"]), T1)
+    assert b["parts_received"] == []
+    assert b["item_errors"] == {}
+    assert b["stage_posted"] == {}
+    assert b["stage_done"] == {}
+
+
+# --------------------------------------------------------------------------------------
+# register_part
+# --------------------------------------------------------------------------------------
+
+
+def test_register_part_counts_posted_and_stage_posted() -> None:
+    s = state()
+    items = [item("a", 0), item("b", 1), item("c", 2, stage=1), item("d", 3, stage=3)]
+    assert register_part(s, part(items), T1) is True
+    assert s["posted"] == 4
+    assert s["stage_posted"] == {"0": 2, "1": 1, "3": 1}
+    assert s["parts"] == 1
+    assert s["parts_received"] == [0]
+    assert counters(s) == zero(posted=4)
+    assert s["updated_at"] == T1
+
+
+def test_register_part_sets_deadline_metadata_callback_and_created_at() -> None:
+    s = state()
+    register_part(
+        s, part([item("a", 0)], deadline_at=456.5, metadata=METADATA, callback=CALLBACK), T1
+    )
+    assert s["deadline_at"] == 456.5
+    assert s["metadata"] == METADATA
+    assert s["callback"] == CALLBACK
+    assert s["created_at"] == SUBMITTED
+
+
+def test_register_part_without_submitted_at_keeps_created_at() -> None:
+    s = state()
+    register_part(s, part([item("a", 0)], submitted_at=None), T1)
+    assert s["created_at"] == T0
+
+
+def test_register_part_moves_accepted_to_in_progress() -> None:
+    s = state()
+    assert s["status"] == "accepted"
+    register_part(s, part([item("a", 0)]), T1)
+    assert s["status"] == "in_progress"
+
+
+def test_register_part_is_idempotent_per_part_number() -> None:
+    s = state()
+    first = part([item("a", 0), item("b", 1)], 0, 2, metadata=METADATA)
+    assert register_part(s, first, T1) is True
+    before = {k: (v.copy() if isinstance(v, (dict, list)) else v) for k, v in s.items()}
+    assert register_part(s, first, T2) is False
+    # the same part number with other content is still the same part
+    again = part([item("z", 9, stage=4)], 0, 2, metadata={"other": 1})
+    assert register_part(s, again, T3) is False
+    assert s == before
+    assert s["posted"] == 2
+    assert s["parts_received"] == [0]
+    assert s["updated_at"] == T1
+
+
+def test_register_parts_of_a_multi_part_batch_accumulate() -> None:
+    s = state()
+    assert register_part(s, part([item("a", 0), item("b", 1)], 0, 3), T1)
+    assert register_part(s, part([item("c", 2, stage=1)], 1, 3), T2)
+    assert register_part(s, part([item("d", 3), item("e", 4, stage=1)], 2, 3), T3)
+    assert s["posted"] == 5
+    assert s["parts"] == 3
+    assert sorted(s["parts_received"]) == [0, 1, 2]
+    assert s["stage_posted"] == {"0": 3, "1": 2}
+    assert register_part(s, part([item("c", 2, stage=1)], 1, 3), T3) is False
+    assert s["posted"] == 5
+
+
+def test_part_zero_sets_batch_fields_even_when_it_arrives_last() -> None:
+    s = state()
+    register_part(
+        s,
+        part([item("b", 1)], 1, 2, deadline_at=999.0, metadata={"from": "part1"}),
+        T1,
+    )
+    # the first part seen provides the fields until part 0 arrives
+    assert s["deadline_at"] == 999.0
+    assert s["metadata"] == {"from": "part1"}
+    register_part(
+        s,
+        part(
+            [item("a", 0)],
+            0,
+            2,
+            deadline_at=100.0,
+            metadata=METADATA,
+            callback=CALLBACK,
+            submitted_at="2024-05-01T09:00:00Z",
+        ),
+        T2,
+    )
+    assert s["deadline_at"] == 100.0
+    assert s["metadata"] == METADATA
+    assert s["callback"] == CALLBACK
+    assert s["created_at"] == "2024-05-01T09:00:00Z"
+
+
+def test_a_later_part_does_not_override_part_zero_fields() -> None:
+    s = state()
+    register_part(s, part([item("a", 0)], 0, 2, deadline_at=100.0, metadata=METADATA), T1)
+    register_part(s, part([item("b", 1)], 1, 2, deadline_at=555.0, metadata={"x": 1}), T2)
+    assert s["deadline_at"] == 100.0
+    assert s["metadata"] == METADATA
+
+
+# --------------------------------------------------------------------------------------
+# apply_result
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed", "skipped", "cancelled", "timed_out"])
+def test_apply_result_counts_each_status(status: str) -> None:
+    s = state()
+    register_part(s, part([item("a", 0)]), T1)
+    apply_result(s, result("a", status, errors=None if status == "succeeded" else ["why"]), T2)
+    assert counters(s) == zero(posted=1, processed=1, **{status: 1})
+    assert s["stage_done"] == {"0": 1}
+    assert s["updated_at"] == T2
+    if status == "succeeded":
+        assert s["item_errors"] == {}
+    else:
+        assert s["item_errors"] == {"a": "why"}
+
+
+def test_apply_result_counts_several_results() -> None:
+    s = state()
+    ids = ["a", "b", "c", "d", "e", "f"]
+    register_part(s, part([item(x, i) for i, x in enumerate(ids)]), T1)
+    statuses = ["succeeded", "succeeded", "failed", "skipped", "cancelled", "timed_out"]
+    for x, st in zip(ids, statuses, strict=True):
+        apply_result(s, result(x, st, errors=[f"{st}!"] if st != "succeeded" else None), T2)
+    assert counters(s) == zero(
+        posted=6, processed=6, succeeded=2, failed=1, skipped=1, cancelled=1, timed_out=1
+    )
+    assert s["item_errors"] == {
+        "c": "failed!",
+        "d": "skipped!",
+        "e": "cancelled!",
+        "f": "timed_out!",
+    }
+
+
+def test_apply_result_joins_error_texts() -> None:
+    s = state()
+    apply_result(s, result("a", "failed", errors=["boom", "HTTP 500", "retries exhausted"]), T1)
+    assert s["item_errors"] == {"a": "boom; HTTP 500; retries exhausted"}
+
+
+def test_apply_result_without_error_text_uses_the_status() -> None:
+    s = state()
+    apply_result(s, result("a", "failed", errors=[]), T1)
+    r = result("b", "timed_out")
+    r["errors"] = None
+    apply_result(s, r, T1)
+    assert s["item_errors"] == {"a": "failed", "b": "timed_out"}
+
+
+def test_apply_result_counts_stage_done_per_stage() -> None:
+    s = state()
+    apply_result(s, result("a", stage=0), T1)
+    apply_result(s, result("b", stage=2), T1)
+    apply_result(s, result("c", "failed", stage=2, errors=["x"]), T1)
+    # a request without a stage (absent or null) is stage 0, as the contract's default
+    no_stage = result("d", stage=None)
+    apply_result(s, no_stage, T1)
+    no_request = result("e")
+    no_request["request"] = None
+    apply_result(s, no_request, T1)
+    assert s["stage_done"] == {"0": 3, "2": 2}
+    assert s["processed"] == 5
+
+
+def test_apply_result_moves_accepted_to_in_progress() -> None:
+    # a result may overtake its part
+    s = state()
+    apply_result(s, result("a"), T1)
+    assert s["status"] == "in_progress"
+    assert s["processed"] == 1
+    assert s["succeeded"] == 1
+    assert not is_complete(s)  # the parts are still unknown
+
+
+def test_apply_result_unknown_status_counts_as_failed() -> None:
+    s = state()
+    r = result("a", "exploded", errors=["weird"])
+    apply_result(s, r, T1)
+    assert counters(s) == zero(processed=1, failed=1)
+    assert s["item_errors"] == {"a": "weird"}
+
+
+def test_item_errors_are_capped_and_flag_truncation() -> None:
+    s = state()
+    n = ITEM_ERRORS_CAP
+    register_part(s, part([item(f"i{k}", k) for k in range(n + 5)]), T1)
+    for k in range(n):
+        apply_result(s, result(f"i{k}", "failed", errors=[f"err {k}"]), T2)
+    assert len(s["item_errors"]) == n
+    assert s["item_errors_truncated"] is False
+    # successes do not trip the cap
+    apply_result(s, result(f"i{n}"), T2)
+    assert s["item_errors_truncated"] is False
+    for k in range(n + 1, n + 5):
+        apply_result(s, result(f"i{k}", "failed", errors=[f"err {k}"]), T2)
+    assert len(s["item_errors"]) == n
+    assert s["item_errors_truncated"] is True
+    assert s["item_errors"]["i0"] == "err 0"
+    assert s["item_errors"][f"i{n - 1}"] == f"err {n - 1}"
+    assert f"i{n + 1}" not in s["item_errors"]
+    # every result still counts
+    assert s["failed"] == n + 4
+    assert s["processed"] == n + 5
+
+
+# --------------------------------------------------------------------------------------
+# is_complete
+# --------------------------------------------------------------------------------------
+
+
+def test_single_part_batch_is_complete_after_all_results() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1)]), T1)
+    assert not is_complete(s)
+    apply_result(s, result("a"), T2)
+    assert not is_complete(s)
+    apply_result(s, result("b", "failed", errors=["no"]), T2)
+    assert is_complete(s)
+
+
+def test_multi_part_batch_needs_every_part() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1)], 0, 3), T1)
+    register_part(s, part([item("c", 2)], 2, 3), T1)
+    for x in ("a", "b", "c"):
+        apply_result(s, result(x), T2)
+    # two of three parts, all of their results: not complete
+    assert s["processed"] == s["posted"] == 3
+    assert not is_complete(s)
+    register_part(s, part([item("d", 3)], 1, 3), T3)
+    assert not is_complete(s)
+    apply_result(s, result("d"), T3)
+    assert is_complete(s)
+
+
+def test_results_that_overtake_their_part_complete_once_it_arrives() -> None:
+    s = state()
+    apply_result(s, result("a"), T1)
+    apply_result(s, result("b"), T1)
+    assert not is_complete(s)
+    register_part(s, part([item("a", 0), item("b", 1)]), T2)
+    assert is_complete(s)
+    assert finish(s, T3) == "completed"
+
+
+# --------------------------------------------------------------------------------------
+# final_status / finish
+# --------------------------------------------------------------------------------------
+
+
+def _ran(statuses: list[str]) -> dict[str, Any]:
+    s = state()
+    register_part(s, part([item(f"i{k}", k) for k in range(len(statuses))]), T1)
+    for k, st in enumerate(statuses):
+        apply_result(s, result(f"i{k}", st, errors=None if st == "succeeded" else ["x"]), T2)
+    assert is_complete(s)
+    return s
+
+
+def test_finish_completed_when_every_item_succeeded() -> None:
+    s = _ran(["succeeded", "succeeded", "succeeded"])
+    assert final_status(s) == "completed"
+    assert finish(s, T3) == "completed"
+    assert s["status"] == "completed"
+    assert s["finished_at"] == T3
+    assert s["updated_at"] == T3
+    assert is_final(s)
+
+
+@pytest.mark.parametrize("other", ["failed", "skipped", "cancelled"])
+def test_finish_completed_with_errors_when_any_item_did_not_succeed(other: str) -> None:
+    s = _ran(["succeeded", other, "succeeded"])
+    assert finish(s, T3) == "completed_with_errors"
+    assert s["status"] == "completed_with_errors"
+    assert is_final(s)
+
+
+def test_finish_timed_out_when_an_item_timed_out_before_the_deadline_tick() -> None:
+    # an item result is `timed_out` only because the batch deadline passed; processors may
+    # see the deadline before the aggregator's tick marks it, and the batch still timed out
+    s = _ran(["succeeded", "timed_out", "failed"])
+    assert s["deadline_passed"] is False
+    assert finish(s, T3) == "timed_out"
+    assert s["status"] == "timed_out"
+    assert is_final(s)
+
+
+def test_finish_completed_with_errors_when_nothing_succeeded() -> None:
+    s = _ran(["failed", "failed"])
+    assert finish(s, T3) == "completed_with_errors"
+
+
+def test_finish_cancelled_when_cancel_requested() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1)]), T1)
+    apply_result(s, result("a"), T1)
+    assert request_cancel(s, T2) is True
+    assert s["cancel_requested"] is True
+    assert s["updated_at"] == T2
+    assert not is_final(s)  # cancelling is requested; the batch ends once all are reported
+    apply_result(s, result("b", "cancelled", errors=["cancelled before start"]), T2)
+    assert is_complete(s)
+    assert finish(s, T3) == "cancelled"
+    assert s["status"] == "cancelled"
+    assert s["finished_at"] == T3
+
+
+def test_finish_cancelled_even_when_every_item_succeeded() -> None:
+    s = _ran(["succeeded", "succeeded"])
+    request_cancel(s, T2)
+    assert final_status(s) == "cancelled"
+
+
+def test_finish_timed_out_when_deadline_passed() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1)]), T1)
+    apply_result(s, result("a"), T1)
+    assert pass_deadline(s, T2) is True
+    assert s["deadline_passed"] is True
+    assert s["updated_at"] == T2
+    apply_result(s, result("b", "timed_out", errors=["deadline"]), T2)
+    assert is_complete(s)
+    assert finish(s, T3) == "timed_out"
+    assert s["status"] == "timed_out"
+
+
+def test_cancel_wins_over_deadline() -> None:
+    s = state()
+    register_part(s, part([item("a", 0)]), T1)
+    assert request_cancel(s, T2)
+    assert pass_deadline(s, T2)
+    assert final_status(s) == "cancelled"
+
+
+def test_request_cancel_false_when_repeated_or_final() -> None:
+    s = state()
+    register_part(s, part([item("a", 0)]), T1)
+    assert request_cancel(s, T1) is True
+    assert request_cancel(s, T2) is False
+    assert s["updated_at"] == T1
+
+    done = _ran(["succeeded"])
+    finish(done, T2)
+    assert request_cancel(done, T3) is False
+    assert done["cancel_requested"] is False
+    assert done["status"] == "completed"
+    assert done["updated_at"] == T2
+
+
+def test_pass_deadline_false_when_repeated_or_final() -> None:
+    s = state()
+    register_part(s, part([item("a", 0)]), T1)
+    assert pass_deadline(s, T1) is True
+    assert pass_deadline(s, T2) is False
+    assert s["updated_at"] == T1
+
+    done = _ran(["failed"])
+    finish(done, T2)
+    assert pass_deadline(done, T3) is False
+    assert done["deadline_passed"] is False
+    assert done["status"] == "completed_with_errors"
+    assert done["updated_at"] == T2
+
+
+@pytest.mark.parametrize("final", sorted(aggregation.FINAL_STATUSES))
+def test_final_statuses_refuse_cancel_and_deadline(final: str) -> None:
+    s = state()
+    s["status"] = final
+    assert is_final(s)
+    assert request_cancel(s, T1) is False
+    assert pass_deadline(s, T1) is False
+
+
+@pytest.mark.parametrize("status", ["accepted", "in_progress"])
+def test_running_statuses_are_not_final(status: str) -> None:
+    s = state()
+    s["status"] = status
+    assert not is_final(s)
+
+
+# --------------------------------------------------------------------------------------
+# stages
+# --------------------------------------------------------------------------------------
+
+
+def _staged() -> dict[str, Any]:
+    """One part: two stage-0 items, one stage-1 item, one stage-2 item."""
+    s = state()
+    items = [item("a", 0), item("b", 1), item("c", 2, stage=1), item("d", 3, stage=2)]
+    register_part(s, part(items), T1)
+    return s
+
+
+def test_stage_zero_is_never_released_by_the_aggregator() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1)]), T1)
+    assert stages_to_release(s) == []
+    apply_result(s, result("a"), T2)
+    apply_result(s, result("b"), T2)
+    assert stages_to_release(s) == []
+    assert s["released_stage"] == 0
+    assert unreleased_stages(s) == []
+
+
+def test_stages_release_one_after_another() -> None:
+    s = _staged()
+    assert unreleased_stages(s) == [1, 2]
+    # stage 0 still has results to come
+    assert stages_to_release(s) == []
+    apply_result(s, result("a"), T2)
+    assert stages_to_release(s) == []
+    apply_result(s, result("b", "failed", errors=["x"]), T2)
+    # stage 1 once every stage-0 item has a result (failed ones count as results);
+    # stage 2 is not released in the same call
+    assert stages_to_release(s) == [1]
+    assert s["released_stage"] == 1
+    assert unreleased_stages(s) == [2]
+    # released once
+    assert stages_to_release(s) == []
+    apply_result(s, result("c", stage=1), T3)
+    assert stages_to_release(s) == [2]
+    assert s["released_stage"] == 2
+    assert unreleased_stages(s) == []
+    assert stages_to_release(s) == []
+    apply_result(s, result("d", stage=2), T3)
+    assert stages_to_release(s) == []
+    assert is_complete(s)
+
+
+def test_release_returns_at_most_one_stage_per_call() -> None:
+    # stages 1 and 2 whose lower stages are all done (stage 1 counted from results that
+    # overtook their part): still one stage per call
+    s = state()
+    apply_result(s, result("a"), T1)
+    apply_result(s, result("c", stage=1), T1)
+    register_part(s, part([item("a", 0), item("c", 1, stage=1), item("d", 2, stage=2)]), T2)
+    assert stages_to_release(s) == [1]
+    assert stages_to_release(s) == [2]
+    assert stages_to_release(s) == []
+
+
+def test_later_stage_waits_for_every_part() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("c", 1, stage=1)], 0, 2), T1)
+    apply_result(s, result("a"), T2)
+    # every stage-0 item seen so far has a result, but part 1 may hold more stage-0 items
+    assert stages_to_release(s) == []
+    register_part(s, part([item("b", 2)], 1, 2), T2)
+    assert stages_to_release(s) == []
+    apply_result(s, result("b"), T3)
+    assert stages_to_release(s) == [1]
+
+
+def test_stage_gaps_are_skipped() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("e", 1, stage=5)]), T1)
+    apply_result(s, result("a"), T2)
+    assert stages_to_release(s) == [5]
+
+
+def test_batch_with_only_stages_one_and_two_releases_stage_one_once_all_parts_arrived() -> None:
+    s = state()
+    register_part(s, part([item("a", 0, stage=1)], 0, 2), T1)
+    assert stages_to_release(s) == []  # part 1 missing (it may hold lower stages)
+    register_part(s, part([item("b", 1, stage=2)], 1, 2), T2)
+    assert unreleased_stages(s) == [1, 2]
+    assert stages_to_release(s) == [1]
+    assert stages_to_release(s) == []
+    apply_result(s, result("a", stage=1), T3)
+    assert stages_to_release(s) == [2]
+
+
+def test_nothing_released_after_cancel() -> None:
+    s = _staged()
+    apply_result(s, result("a"), T2)
+    apply_result(s, result("b"), T2)
+    request_cancel(s, T2)
+    assert stages_to_release(s) == []
+    assert s["released_stage"] == 0
+    assert unreleased_stages(s) == [1, 2]
+
+
+def test_nothing_released_after_deadline() -> None:
+    s = _staged()
+    apply_result(s, result("a"), T2)
+    apply_result(s, result("b"), T2)
+    assert stages_to_release(s) == [1]
+    pass_deadline(s, T2)
+    apply_result(s, result("c", stage=1), T3)
+    assert stages_to_release(s) == []
+    assert unreleased_stages(s) == [2]
+
+
+def test_unreleased_stages_lists_only_stages_above_the_released_one() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1, stage=3), item("c", 2, stage=1)]), T1)
+    assert unreleased_stages(s) == [1, 3]
+    s["released_stage"] = 1
+    assert unreleased_stages(s) == [3]
+    s["released_stage"] = 3
+    assert unreleased_stages(s) == []
+    assert unreleased_stages(state()) == []
+
+
+# --------------------------------------------------------------------------------------
+# status_record
+# --------------------------------------------------------------------------------------
+
+RECORD_FIELDS = {
+    "batch_id",
+    "tenant",
+    "status",
+    "counters",
+    "item_errors",
+    "item_errors_truncated",
+    "parts",
+    "parts_received",
+    "metadata",
+    "callback",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "deadline_at",
+}
+
+
+def test_status_record_of_a_running_batch() -> None:
+    s = state()
+    register_part(
+        s,
+        part(
+            [item("a", 0), item("b", 1)],
+            0,
+            2,
+            deadline_at=1714557600.0,
+            metadata=METADATA,
+            callback=CALLBACK,
+        ),
+        T1,
+    )
+    apply_result(s, result("a", "failed", errors=["HTTP 503", "gave up"]), T2)
+    rec = status_record(s)
+    assert set(rec) == RECORD_FIELDS
+    assert rec["batch_id"] == "b-1"
+    assert rec["tenant"] == "acme"
+    assert rec["status"] == "in_progress"
+    assert rec["counters"] == {
+        "posted": 2,
+        "processed": 1,
+        "succeeded": 0,
+        "failed": 1,
+        "skipped": 0,
+        "cancelled": 0,
+        "timed_out": 0,
+    }
+    assert rec["item_errors"] == {"a": "HTTP 503; gave up"}
+    assert rec["item_errors_truncated"] is False
+    assert rec["parts"] == 2
+    assert rec["parts_received"] == 1
+    assert rec["metadata"] == METADATA
+    assert rec["callback"] == CALLBACK
+    assert rec["created_at"] == SUBMITTED
+    assert rec["updated_at"] == T2
+    assert rec["finished_at"] is None
+    assert rec["deadline_at"] == 1714557600.0
+
+
+def test_status_record_of_a_fresh_batch() -> None:
+    rec = status_record(state())
+    assert set(rec) == RECORD_FIELDS
+    assert rec["status"] == "accepted"
+    assert rec["counters"] == zero()
+    assert rec["parts"] == 1  # unknown yet: reported as one
+    assert rec["parts_received"] == 0
+    assert rec["finished_at"] is None
+    assert rec["deadline_at"] is None
+
+
+def test_status_record_of_a_finished_batch() -> None:
+    s = _ran(["succeeded", "succeeded"])
+    finish(s, T3)
+    rec = status_record(s)
+    assert rec["status"] == "completed"
+    assert rec["finished_at"] == T3
+    assert rec["counters"] == zero(posted=2, processed=2, succeeded=2)
+
+
+def test_status_record_item_errors_is_a_copy() -> None:
+    s = state()
+    apply_result(s, result("a", "failed", errors=["x"]), T1)
+    rec = status_record(s)
+    rec["item_errors"]["zzz"] = "injected"
+    assert "zzz" not in s["item_errors"]
+
+
+def test_status_record_encodes_as_batch_status() -> None:
+    s = state()
+    register_part(s, part([item("a", 0)], metadata=METADATA, callback=CALLBACK), T1)
+    apply_result(s, result("a", "skipped", errors=["earlier item failed"]), T2)
+    finish(s, T3)
+    rec = status_record(s)
+    decoded = codec.decode_as("BatchStatus", codec.encode("BatchStatus", rec))
+    assert decoded["status"] == "completed_with_errors"
+    assert decoded["counters"] == rec["counters"]
+    assert decoded["item_errors"] == {"a": "earlier item failed"}
+    assert decoded["metadata"] == METADATA
+    assert decoded["callback"] == CALLBACK
+    assert decoded["parts"] == 1
+    assert decoded["parts_received"] == 1
+    assert decoded["deadline_at"] == 123.0
