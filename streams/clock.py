@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc).isoformat(
+    return datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC).isoformat(
         timespec="milliseconds"
     )

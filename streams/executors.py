@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -256,7 +256,7 @@ class HttpExecutor:
         request.extensions["timeout"] = timeout.as_dict()
         try:
             return await asyncio.wait_for(self._send(request), timeout=left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _Attempt(self._deadline_outcome(1, left), retryable=False)
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             return _Attempt(_failed(_describe_exception(exc)), retryable=False)
@@ -465,8 +465,8 @@ def _seconds_until_http_date(value: str) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _describe_transport_error(exc: httpx.TransportError, timeout: httpx.Timeout) -> str:

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -504,10 +504,10 @@ def test_retry_after_parsing() -> None:
     assert _retry_after_seconds("-1") is None
     assert _retry_after_seconds("soon") is None
     assert _retry_after_seconds(None) is None
-    future = datetime.now(timezone.utc) + timedelta(seconds=120)
+    future = datetime.now(UTC) + timedelta(seconds=120)
     seconds = _retry_after_seconds(format_datetime(future, usegmt=True))
     assert seconds is not None and 100 < seconds <= 120
-    past = datetime.now(timezone.utc) - timedelta(seconds=120)
+    past = datetime.now(UTC) - timedelta(seconds=120)
     assert _retry_after_seconds(format_datetime(past, usegmt=True)) == 0.0
 
 
