@@ -44,6 +44,7 @@ from streams.messages import (
     unrun_result,
 )
 from streams.options import options
+from streams.publish import publish
 from streams.tables import active_batches, batch_parts, batch_state, item_results
 from streams.topics import aggregator_input, callbacks, controls, items, ledger, results, status
 
@@ -91,7 +92,7 @@ async def tick() -> None:
     name = ledger.get_topic_name()
     for tp in app.consumer.assignment():
         if tp.topic == name:
-            await ledger.send(key=b"", value=encode_event({"type": "tick"}), partition=tp.partition)
+            await publish(ledger, b"", encode_event({"type": "tick"}), tp.partition)
 
 
 class Chunk:
@@ -163,9 +164,10 @@ class Chunk:
                     await self._publish_controls(state)
         callback = state["callback"]
         if callback and callback.get("mode") in ("item", "both"):
-            await callbacks.send(
-                key=batch_id.encode(),
-                value=codec.encode("CallbackRequested", item_callback(result, callback["url"])),
+            await publish(
+                callbacks,
+                batch_id.encode(),
+                codec.encode("CallbackRequested", item_callback(result, callback["url"])),
             )
         await self._advance(state, event)
 
@@ -254,9 +256,7 @@ class Chunk:
             ):
                 continue
             result = unrun_result(part, item, status)
-            await results.send(
-                key=state["batch_id"].encode(), value=codec.encode("ItemResult", result)
-            )
+            await publish(results, state["batch_id"].encode(), codec.encode("ItemResult", result))
 
     async def _advance(self, state: State, event: faust.EventT) -> None:
         """Release the next stage, or finish the batch, when its time has come."""
@@ -269,11 +269,12 @@ class Chunk:
             for part in self._parts(state):
                 for item in part["items"]:
                     if item["stage"] == stage:
-                        await items.send(
-                            key=item_topic_key(
+                        await publish(
+                            items,
+                            item_topic_key(
                                 part["tenant"], part["batch_id"], item["id"], item["group"]
                             ).encode(),
-                            value=codec.encode("ItemRequested", item_requested(part, item)),
+                            codec.encode("ItemRequested", item_requested(part, item)),
                         )
         if aggregation.is_complete(state):
             aggregation.finish(state, iso())
@@ -293,9 +294,10 @@ class Chunk:
         if state["posted"] <= options.inline_results_max:
             inline = list(_stored_results(state))
         results_url = f"{app.conf.canonical_url}/v1/batches/{state['batch_id']}/results"
-        await callbacks.send(
-            key=state["batch_id"].encode(),
-            value=codec.encode(
+        await publish(
+            callbacks,
+            state["batch_id"].encode(),
+            codec.encode(
                 "CallbackRequested", batch_callback(record, callback["url"], inline, results_url)
             ),
         )
@@ -303,7 +305,7 @@ class Chunk:
     async def _publish_controls(self, state: State) -> None:
         record = control_record(state, state.get("failed_groups", []))
         key = batch_key(state["tenant"], state["batch_id"])
-        await controls.send(key=key.encode(), value=encode_event(record))
+        await publish(controls, key.encode(), encode_event(record))
 
     async def close(self) -> None:
         """Write each touched batch once and publish its status."""
@@ -312,9 +314,10 @@ class Chunk:
                 continue
             with in_event(event):
                 batch_state[key] = state
-            await status.send(
-                key=state["batch_id"].encode(),
-                value=codec.encode("BatchStatus", aggregation.status_record(state)),
+            await publish(
+                status,
+                state["batch_id"].encode(),
+                codec.encode("BatchStatus", aggregation.status_record(state)),
             )
 
 

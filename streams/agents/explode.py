@@ -28,6 +28,7 @@ from streams.clock import iso
 from streams.errors import CodecError, SubmissionError
 from streams.keys import batch_key, item_topic_key, part_key
 from streams.messages import encode_event, item_requested, part_registered, rejection
+from streams.publish import publish
 from streams.tables import held_parts, submissions
 from streams.topics import batches, items, ledger, rejected
 from streams.validation import content_hash, validate_submission
@@ -151,12 +152,13 @@ async def _explode_next(
     deadline_at = entry["deadline_at"] if entry else now + sub.deadline_s
     submitted_at = entry["submitted_at"] if entry else iso(now)
     part = part_registered(sub, deadline_at, submitted_at)
-    await ledger.send(key=sub.batch_id.encode(), value=encode_event(part))
+    await publish(ledger, sub.batch_id.encode(), encode_event(part))
     for item in sub.items:
         if item["stage"] == 0:
-            await items.send(
-                key=item_topic_key(sub.tenant, sub.batch_id, item["id"], item["group"]).encode(),
-                value=codec.encode("ItemRequested", item_requested(part, item)),
+            await publish(
+                items,
+                item_topic_key(sub.tenant, sub.batch_id, item["id"], item["group"]).encode(),
+                codec.encode("ItemRequested", item_requested(part, item)),
             )
     await app.producer.flush()
     hashes = dict(entry["hashes"]) if entry else {}
@@ -177,9 +179,8 @@ async def _reject(
     batch_id = batch_id if isinstance(batch_id, str) else None
     tenant = tenant if isinstance(tenant, str) else None
     log.info("rejected submission (%s): %s", error.code, error.message)
-    await rejected.send(
-        key=(tenant or "").encode(),
-        value=codec.encode(
-            "SubmissionRejected", rejection(error, raw, batch_id=batch_id, tenant=tenant)
-        ),
+    await publish(
+        rejected,
+        (tenant or "").encode(),
+        codec.encode("SubmissionRejected", rejection(error, raw, batch_id=batch_id, tenant=tenant)),
     )

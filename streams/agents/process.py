@@ -28,6 +28,7 @@ from streams.keys import batch_key
 from streams.lanes import Lanes
 from streams.messages import item_result
 from streams.options import options
+from streams.publish import publish
 from streams.topics import controls as controls_topic
 from streams.topics import items, results
 
@@ -74,7 +75,7 @@ async def process(stream: faust.StreamT[bytes]) -> None:
 def _job(req: dict[str, Any], event: faust.EventT, executor: HttpExecutor) -> Any:
     async def job() -> None:
         result = await run_item(req, executor)
-        await results.send(key=req["batch_id"].encode(), value=codec.encode("ItemResult", result))
+        await publish(results, req["batch_id"].encode(), codec.encode("ItemResult", result))
         event.ack()
 
     return job

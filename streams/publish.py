@@ -1,0 +1,36 @@
+"""Hand a message to the worker's Kafka producer, skipping Faust's per-message machinery.
+
+Faust flushes this same producer before it commits consumer offsets, so a message published
+while handling an event is on the broker before that event's offset is committed.  A send
+that fails for good stops the worker (rather than committing past a lost message); on
+restart the event is redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from faust.types import TopicT
+
+from streams.app import app
+
+log = logging.getLogger(__name__)
+_crashing: set[asyncio.Future[Any]] = set()
+
+
+def _check(fut: asyncio.Future[Any]) -> None:
+    if fut.cancelled():
+        return
+    exc = fut.exception()
+    if exc is not None:
+        log.critical("a message could not be written to Kafka: %r; stopping the worker", exc)
+        crash = asyncio.ensure_future(app.crash(exc))
+        _crashing.add(crash)
+        crash.add_done_callback(_crashing.discard)
+
+
+async def publish(topic: TopicT, key: bytes, value: bytes, partition: int | None = None) -> None:
+    fut = await app.producer.send(topic.get_topic_name(), key, value, partition, None, None)
+    asyncio.ensure_future(fut).add_done_callback(_check)
