@@ -140,8 +140,11 @@ def run_demo(*, exit_when_done: bool) -> None:
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warning"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         _wait_ready(f"http://127.0.0.1:{port}/healthz", worker, log_path)
         click.echo(f"worker ready: http://127.0.0.1:{port}/healthz (log {log_path})")
