@@ -243,3 +243,32 @@ async def test_redelivered_results_are_counted_once(
         if status["batch_id"] == "dup-1" and status["status"] == "completed":
             assert status["counters"]["processed"] == 10
             assert status["counters"]["succeeded"] == 10
+
+
+async def test_ten_thousand_http_items_complete_with_exact_counters(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
+) -> None:
+    worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    n = 10_000
+    items = [
+        {
+            "id": f"h{i}",
+            "method": "PUT",
+            "path": f"/echo/{i}",
+            "body": {"i": i},
+            "group": f"g{i % 50}",
+        }
+        for i in range(n)
+    ]
+    await submit_json(
+        kafka_bootstrap, topic_prefix, {"batch_id": "tenk", "tenant": "acme", "items": items}
+    )
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["tenk"], timeout=300))["tenk"]
+    counters = final["counters"]
+    assert final["status"] == "completed"
+    assert counters["posted"] == counters["processed"] == counters["succeeded"] == n
+    results = await results_of(kafka_bootstrap, topic_prefix, "tenk", n, timeout=120)
+    by_item = {r["item_id"]: r for r in results}
+    assert len(by_item) == n
+    assert all(by_item[f"h{i}"]["output"]["body"] == {"i": i} for i in range(0, n, 997))
+    assert len({s.path for s in target_api.seen}) == n
