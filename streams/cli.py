@@ -78,11 +78,41 @@ def status(broker: LocalBroker) -> None:
     default=None,
     help="URL other workers use to reach this one (default http://WEB_HOST:PORT).",
 )
-def worker(loglevel: str, web_host: str, canonical_url: str | None) -> None:
+@click.option(
+    "--concurrency",
+    default=64,
+    show_default=True,
+    help="Items running at once in this worker (groups run concurrently).",
+)
+@click.option(
+    "--retry-non-idempotent",
+    is_flag=True,
+    help="Also retry POST and PATCH items on 429 and 5xx answers.",
+)
+@click.option(
+    "--retention-days",
+    default=7.0,
+    show_default=True,
+    help="Days a finished batch's status and results stay available.",
+)
+def worker(
+    loglevel: str,
+    web_host: str,
+    canonical_url: str | None,
+    concurrency: int,
+    retry_non_idempotent: bool,
+    retention_days: float,
+) -> None:
     """Run a stream worker: exploder, item processors, aggregator and HTTP views."""
+    from streams.options import WorkerOptions
     from streams.worker import run_worker
 
-    run_worker(loglevel=loglevel, web_host=web_host, canonical_url=canonical_url)
+    tunables = WorkerOptions(
+        concurrency=concurrency,
+        retry_non_idempotent=retry_non_idempotent,
+        retention_days=retention_days,
+    )
+    run_worker(loglevel=loglevel, web_host=web_host, canonical_url=canonical_url, tunables=tunables)
 
 
 @main.command()

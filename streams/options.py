@@ -10,6 +10,10 @@ from dataclasses import dataclass
 class WorkerOptions:
     #: items running at once per worker (different groups run concurrently)
     concurrency: int = 64
+    #: retry POST and PATCH items on 429/5xx too (off: only idempotent methods are retried)
+    retry_non_idempotent: bool = False
+    #: days a finished batch's status and results stay available for lookups
+    retention_days: float = 7.0
     #: seconds after a cancel or deadline before items still without a result are reported
     sweep_grace_s: float = 10.0
     #: a batch callback carries its results inline up to this many items, else a URL

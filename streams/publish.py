@@ -31,6 +31,9 @@ def _check(fut: asyncio.Future[Any]) -> None:
         crash.add_done_callback(_crashing.discard)
 
 
-async def publish(topic: TopicT, key: bytes, value: bytes, partition: int | None = None) -> None:
+async def publish(
+    topic: TopicT, key: bytes, value: bytes | None, partition: int | None = None
+) -> None:
+    """`value` None writes a tombstone (compacted topics forget the key)."""
     fut = await app.producer.send(topic.get_topic_name(), key, value, partition, None, None)
     asyncio.ensure_future(fut).add_done_callback(_check)

@@ -56,3 +56,5 @@ active_batches = _table("active-batches", None)
 submissions = _table("submissions", None)
 #: tenant/batch_id/part -> a part that arrived before its predecessor (raw bytes).
 held_parts = _table("held-parts", bytes)
+#: tenant/batch_id -> {finished_at, partition} for ended batches, until their retention ends.
+finished_batches = _table("finished-batches", None)

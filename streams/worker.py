@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from streams.options import WorkerOptions, options
+
 
 def run_worker(
-    *, loglevel: str = "info", web_host: str = "127.0.0.1", canonical_url: str | None = None
+    *,
+    loglevel: str = "info",
+    web_host: str = "127.0.0.1",
+    canonical_url: str | None = None,
+    tunables: WorkerOptions | None = None,
 ) -> None:
     import asyncio
 
@@ -13,6 +19,9 @@ def run_worker(
     from streams.app import app, load_modules, settings
     from streams.topics import declare_topics
 
+    if tunables is not None:  # the one shared instance the agents read
+        for name, value in vars(tunables).items():
+            setattr(options, name, value)
     load_modules()
     asyncio.run(declare_topics(settings.kafka_bootstrap))
     app.conf.web_host = web_host

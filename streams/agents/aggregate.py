@@ -45,7 +45,13 @@ from streams.messages import (
 )
 from streams.options import options
 from streams.publish import publish
-from streams.tables import active_batches, batch_parts, batch_state, item_results
+from streams.tables import (
+    active_batches,
+    batch_parts,
+    batch_state,
+    finished_batches,
+    item_results,
+)
 from streams.topics import aggregator_input, callbacks, controls, items, ledger, results, status
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,8 @@ _OFFSET = struct.Struct(">q")
 CHUNK_MAX = 500
 CHUNK_WITHIN_S = 0.05
 TICK_INTERVAL_S = 1.0
+PURGE_INTERVAL_S = 60.0
+_last_purge: dict[int, float] = {}
 
 
 @contextmanager
@@ -197,6 +205,10 @@ class Chunk:
     async def on_tick(self, event: faust.EventT) -> None:
         now = time.time()
         partition = event.message.partition
+        retention_s = options.retention_days * 86400
+        if now - _last_purge.get(partition, 0.0) >= min(PURGE_INTERVAL_S, retention_s / 2):
+            _last_purge[partition] = now
+            await self._purge_expired(partition, now - retention_s)
         for key, entry in list(active_batches.items()):
             if entry.get("partition") != partition:
                 continue
@@ -210,6 +222,25 @@ class Chunk:
                 state = self.state(tenant, batch_id, event)
                 await self._sweep(state)
                 active_batches[key] = {**entry, "sweep_at": None}
+
+    async def _purge_expired(self, partition: int, finished_before: float) -> None:
+        """Forget ended batches past their retention: state, parts, results, status."""
+        for key, entry in list(finished_batches.items()):
+            if entry.get("partition") != partition or entry["finished_at"] >= finished_before:
+                continue
+            state = batch_state.get(key)
+            if state is not None:
+                for part in self._parts(state):
+                    for item in part["items"]:
+                        item_results.pop(
+                            result_key(state["tenant"], state["batch_id"], item["index"]), None
+                        )
+                for number in state["parts_received"]:
+                    batch_parts.pop(part_key(state["tenant"], state["batch_id"], number), None)
+                del batch_state[key]
+                await publish(status, state["batch_id"].encode(), None)
+            del finished_batches[key]
+            log.info("batch %s passed its retention and was removed", key)
 
     async def _stop(self, state: State, status: str) -> None:
         """Cancel or deadline: tell the processors, report never-released stages now, and
@@ -283,6 +314,10 @@ class Chunk:
             self.changed.add(key)
             if key in active_batches:
                 del active_batches[key]
+            finished_batches[key] = {
+                "finished_at": time.time(),
+                "partition": event.message.partition,
+            }
             await self._emit_final(state)
 
     async def _emit_final(self, state: State) -> None:

@@ -48,7 +48,7 @@ async def follow_controls() -> None:
 @app.agent(items, name="process")
 async def process(stream: faust.StreamT[bytes]) -> None:
     lanes = Lanes(options.concurrency)
-    executor = HttpExecutor(settings.target_urls)
+    executor = HttpExecutor(settings.target_urls, retry_non_idempotent=options.retry_non_idempotent)
     try:
         async for event in cast(faust.Stream[bytes], stream).noack().events():
             try:

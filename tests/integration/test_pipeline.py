@@ -272,3 +272,25 @@ async def test_ten_thousand_http_items_complete_with_exact_counters(
     assert len(by_item) == n
     assert all(by_item[f"h{i}"]["output"]["body"] == {"i": i} for i in range(0, n, 997))
     assert len({s.path for s in target_api.seen}) == n
+
+
+async def test_finished_batches_are_forgotten_after_their_retention(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    worker_factory(args=("--retention-days", "0.00005"))  # about 4 s
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "old-1", "tenant": "acme", "items": [action(i) for i in range(3)]},
+    )
+    await wait_final(kafka_bootstrap, topic_prefix, ["old-1"])
+    records = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.status",
+        lambda rs: any(r.key == b"old-1" and not r.value for r in rs),
+        timeout=60,
+        tombstones=True,
+    )
+    mine = [r for r in records if r.key == b"old-1"]
+    assert mine[-1].value == b""
+    assert mine[-2].decoded()["status"] == "completed"
