@@ -1,7 +1,7 @@
 """The Faust application: only the `faust.App(...)` call and what it is built from.
 
 Topics live in `streams.topics`, tables in `streams.tables`, one module per agent in
-`streams.agents`, HTTP views in `streams.views`.  The app id carries the topic prefix so
+`streams.agents`, the HTTP API in `streams.api`.  The app id carries the topic prefix so
 that two deployments (or two tests) that share a broker never share consumer groups or
 changelog topics.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import faust
 
 from streams.codec import register_codecs
+from streams.handlers import import_handler_modules
 from streams.settings import Settings
 
 settings = Settings.from_env()
@@ -33,6 +34,7 @@ app = faust.App(
     producer_linger_ms=5,
     table_standby_replicas=0,
     web_enabled=True,
+    web_application_options={"client_max_size": 80 * 1024 * 1024},
     autodiscover=False,
     origin="streams",
 )
@@ -46,10 +48,9 @@ def load_modules() -> None:
         "streams.topics",
         "streams.tables",
         "streams.agents",
-        "streams.views",
+        "streams.api",
         "streams.builtin_handlers",
     )
     for module in modules:
         importlib.import_module(module)
-    for module in settings.handler_modules:
-        importlib.import_module(module)
+    import_handler_modules(settings.handler_modules)

@@ -1,0 +1,53 @@
+"""The base view every API view extends: contract errors, auth, JSON bodies."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from faust import web
+
+from streams.api.auth import tenants_of
+from streams.api.errors import ApiError
+from streams.app import settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class ApiView(web.View):
+    """Turns an `ApiError` raised by a handler into the contract's error answer."""
+
+    async def dispatch(self, request: Any) -> Any:
+        try:
+            return await super().dispatch(request)
+        except ApiError as exc:
+            return self.error_response(exc)
+
+    def error_response(self, exc: ApiError) -> web.Response:
+        return self.json(exc.body(), status=exc.status, headers=exc.headers or None)
+
+    def tenants(self, request: web.Request) -> frozenset[str]:
+        return tenants_of(request.headers.get("Authorization"), settings.tenant_keys)
+
+    async def read_json(self, request: web.Request) -> Any:
+        """The request's JSON body, or the contract's error for a bad one."""
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise ApiError("invalid_json", f"expected application/json, got {content_type!r}")
+        length = request.content_length  # type: ignore[attr-defined]
+        if length is not None and length > MAX_BODY_BYTES:
+            raise ApiError("too_many_items", f"the body is larger than {MAX_BODY_BYTES} bytes")
+        raw: bytes = await request.read()
+        try:
+            return json.loads(raw)
+        except UnicodeDecodeError as exc:
+            raise ApiError("invalid_json", f"the body is not UTF-8: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise ApiError(
+                "invalid_json",
+                f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                [{"path": "$", "message": exc.msg, "line": exc.lineno, "column": exc.colno}],
+            ) from exc

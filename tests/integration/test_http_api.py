@@ -1,0 +1,251 @@
+"""The HTTP API on real workers and the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.kafka_io import read_for
+from tests.fixtures.targets import TargetApi
+from tests.fixtures.workers import WorkerFactory, WorkerProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ACME = {"Authorization": "Bearer key-acme"}
+GLOBEX = {"Authorization": "Bearer key-globex"}
+
+
+def jobs(n: int, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"id": f"j{i}", "namespace": "batchwire", "action": "echo", "params": {"i": i}, **extra}
+        for i in range(n)
+    ]
+
+
+async def _wait_final(client: httpx.AsyncClient, batch_id: str, headers: dict[str, str]) -> Any:
+    for _ in range(300):
+        answer = await client.get(f"/v1/batches/{batch_id}", headers=headers)
+        if answer.status_code == 200 and answer.json()["finished_at"]:
+            return answer.json()
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"batch {batch_id} did not end")
+
+
+async def test_submit_wait_status_and_paged_results(worker_factory: WorkerFactory) -> None:
+    worker = worker_factory()
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        items = [*jobs(5), {"id": "bad", "namespace": "no", "action": "such", "params": {}}]
+        answer = await client.post(
+            "/v1/tenants/acme/batches?wait=20",
+            json={"batch_id": "w-1", "metadata": {"asyncId": "w-1"}, "items": items},
+            headers=ACME,
+        )
+        assert answer.status_code == 200, answer.text
+        done = answer.json()
+        assert done["status"] == "completed_with_errors"
+        assert [r["item_id"] for r in done["results"]] == ["j0", "j1", "j2", "j3", "j4", "bad"]
+        assert done["metadata"] == {"asyncId": "w-1"}
+        assert done["item_errors"] == {"bad": "unknown action no/such"}
+
+        accepted = await client.post(
+            "/v1/tenants/acme/batches", json={"items": jobs(7)}, headers=ACME
+        )
+        assert accepted.status_code == 202
+        body = accepted.json()
+        assert body["status"] == "accepted"
+        assert body["status_url"].endswith(f"/v1/batches/{body['batch_id']}")
+        await _wait_final(client, body["batch_id"], ACME)
+        pages: list[list[str]] = []
+        cursor: str | None = "0"
+        while cursor is not None:
+            page = await client.get(
+                f"/v1/batches/{body['batch_id']}/results",
+                params={"cursor": cursor, "limit": 3},
+                headers=ACME,
+            )
+            pages.append([r["item_id"] for r in page.json()["results"]])
+            cursor = page.json()["next_cursor"]
+        assert pages == [["j0", "j1", "j2"], ["j3", "j4", "j5"], ["j6"]]
+        failed = await client.get(
+            "/v1/batches/w-1/results", params={"status": "failed"}, headers=ACME
+        )
+        assert [r["item_id"] for r in failed.json()["results"]] == ["bad"]
+
+
+async def test_errors_carry_the_contract_codes(worker_factory: WorkerFactory) -> None:
+    worker = worker_factory({"BATCHWIRE_MAX_ITEMS": "5"})
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+
+        async def code_of(response: httpx.Response) -> tuple[int, str]:
+            return response.status_code, response.json()["error"]["code"]
+
+        submit = "/v1/tenants/acme/batches"
+        cases = {
+            "no key": (await client.post(submit, json={"items": jobs(1)}), (401, "unauthorized")),
+            "wrong key": (
+                await client.post(
+                    submit, json={"items": jobs(1)}, headers={"Authorization": "Bearer nope"}
+                ),
+                (401, "unauthorized"),
+            ),
+            "other tenant": (
+                await client.post(submit, json={"items": jobs(1)}, headers=GLOBEX),
+                (403, "tenant_not_allowed"),
+            ),
+            "tenant not allowed": (
+                await client.post(
+                    "/v1/tenants/initech/batches",
+                    json={"items": jobs(1)},
+                    headers={"Authorization": "Bearer key-initech"},
+                ),
+                (403, "tenant_not_allowed"),
+            ),
+            "malformed json": (
+                await client.post(
+                    submit,
+                    content=b'{"items": [',
+                    headers={**ACME, "Content-Type": "application/json"},
+                ),
+                (400, "invalid_json"),
+            ),
+            "wrong content type": (
+                await client.post(
+                    submit, content=b"items=1", headers={**ACME, "Content-Type": "text/plain"}
+                ),
+                (400, "invalid_json"),
+            ),
+            "bad shape": (
+                await client.post(submit, json={"items": [{"id": "x"}]}, headers=ACME),
+                (422, "invalid_batch_format"),
+            ),
+            "empty parameter": (
+                await client.post(submit, json={"items": jobs(1, params=None)}, headers=ACME),
+                (422, "empty_parameter"),
+            ),
+            "duplicate ids": (
+                await client.post(submit, json={"items": jobs(1) * 2}, headers=ACME),
+                (422, "duplicate_item_id"),
+            ),
+            "empty batch": (
+                await client.post(submit, json={"items": []}, headers=ACME),
+                (422, "empty_batch"),
+            ),
+            "too many items": (
+                await client.post(submit, json={"items": jobs(6)}, headers=ACME),
+                (413, "too_many_items"),
+            ),
+            "unknown batch": (
+                await client.get("/v1/batches/nope", headers=ACME),
+                (404, "not_found"),
+            ),
+        }
+        for name, (response, expected) in cases.items():
+            assert await code_of(response) == expected, name
+        bad = await client.post(submit, json={"items": [{"id": "x"}]}, headers=ACME)
+        assert bad.json()["error"]["details"][0]["path"] == "$.items[0]"
+
+
+async def test_idempotent_submit_conflict_isolation_and_cancel(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
+) -> None:
+    worker = worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        body = {"batch_id": "idem-1", "items": [{**j, "id": f"ü-{j['id']}-✓"} for j in jobs(3)]}
+        first = await client.post("/v1/tenants/acme/batches", json=body, headers=ACME)
+        assert first.status_code == 202
+        final = await _wait_final(client, "idem-1", ACME)
+        assert final["counters"]["succeeded"] == 3
+        again = await client.post("/v1/tenants/acme/batches", json=body, headers=ACME)
+        assert again.status_code == 202 and again.json()["batch_id"] == "idem-1"
+        other = await client.post(
+            "/v1/tenants/acme/batches", json={**body, "items": jobs(2)}, headers=ACME
+        )
+        assert other.status_code == 409
+        assert other.json()["error"]["code"] == "batch_conflict"
+        hidden = await client.get("/v1/batches/idem-ü", headers=GLOBEX)
+        assert hidden.status_code == 404
+        hidden_results = await client.get("/v1/batches/idem-ü/results", headers=GLOBEX)
+        assert hidden_results.status_code == 404
+
+        slow = [
+            {"id": f"s{i}", "method": "GET", "path": f"/slow/300?i={i}", "group": "g"}
+            for i in range(30)
+        ]
+        started = await client.post(
+            "/v1/tenants/acme/batches", json={"batch_id": "cx", "items": slow}, headers=ACME
+        )
+        assert started.status_code == 202
+        for _ in range(100):
+            cancel = await client.post("/v1/batches/cx/cancel", headers=ACME)
+            if cancel.status_code == 202:
+                break
+            await asyncio.sleep(0.1)
+        assert cancel.status_code == 202
+        cancelled = await _wait_final(client, "cx", ACME)
+        assert cancelled["status"] == "cancelled"
+        assert cancelled["counters"]["processed"] == 30
+        assert cancelled["counters"]["cancelled"] >= 20
+        assert len(target_api.seen) < 10
+    items = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.items", 2.0)
+    mine = sorted(r.decoded()["item_id"] for r in items if r.decoded()["batch_id"] == "idem-1")
+    assert mine == ["ü-j0-✓", "ü-j1-✓", "ü-j2-✓"]
+
+
+async def test_concurrent_submits_of_one_batch_make_one_batch(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    worker = worker_factory()
+    body = {"batch_id": "race-1", "items": jobs(4)}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        answers = await asyncio.gather(
+            *(client.post("/v1/tenants/acme/batches", json=body, headers=ACME) for _ in range(20))
+        )
+        assert {a.status_code for a in answers} == {202}
+        assert {a.json()["batch_id"] for a in answers} == {"race-1"}
+        final = await _wait_final(client, "race-1", ACME)
+    assert final["counters"]["posted"] == final["counters"]["processed"] == 4
+    items = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.items", 3.0)
+    assert sorted(r.decoded()["item_id"] for r in items if r.decoded()["batch_id"] == "race-1") == [
+        "j0", "j1", "j2", "j3",
+    ]  # fmt: skip
+
+
+async def test_any_worker_answers_any_lookup(worker_factory: WorkerFactory) -> None:
+    first = worker_factory()
+    second = worker_factory()
+    await _both_ready(first, second)
+    ids = [f"two-{n}" for n in range(6)]  # spread over partitions: some owned by each worker
+    async with httpx.AsyncClient(timeout=30) as client:
+        for batch_id in ids:
+            answer = await client.post(
+                f"{first.url}/v1/tenants/acme/batches",
+                json={"batch_id": batch_id, "items": jobs(2)},
+                headers=ACME,
+            )
+            assert answer.status_code == 202
+        for batch_id in ids:
+            for _ in range(200):
+                a = await client.get(f"{first.url}/v1/batches/{batch_id}", headers=ACME)
+                if a.status_code == 200 and a.json()["finished_at"]:
+                    break
+                await asyncio.sleep(0.2)
+            b = await client.get(f"{second.url}/v1/batches/{batch_id}", headers=ACME)
+            assert a.status_code == b.status_code == 200
+            assert a.json() == b.json()
+            ra = await client.get(f"{first.url}/v1/batches/{batch_id}/results", headers=ACME)
+            rb = await client.get(f"{second.url}/v1/batches/{batch_id}/results", headers=ACME)
+            assert ra.json() == rb.json() and len(ra.json()["results"]) == 2
+
+
+async def _both_ready(*workers: WorkerProcess) -> None:
+    """After the second worker joined, both have partitions (the rebalance is over)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        for _ in range(300):
+            states = [(await client.get(f"{w.url}/healthz")).json()["ready"] for w in workers]
+            if all(states):
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError("the two workers did not both become ready")
