@@ -43,6 +43,7 @@ from streams.messages import (
     item_requested,
     unrun_result,
 )
+from streams.metrics import metrics
 from streams.options import options
 from streams.publish import publish
 from streams.tables import (
@@ -308,7 +309,7 @@ class Chunk:
                             codec.encode("ItemRequested", item_requested(part, item)),
                         )
         if aggregation.is_complete(state):
-            aggregation.finish(state, iso())
+            metrics.batches_ended[aggregation.finish(state, iso())] += 1
             state["final_event"] = _event_id(event)
             key = batch_key(state["tenant"], state["batch_id"])
             self.changed.add(key)

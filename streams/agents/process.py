@@ -27,6 +27,7 @@ from streams.handlers import ActionContext
 from streams.keys import batch_key
 from streams.lanes import Lanes
 from streams.messages import item_result
+from streams.metrics import metrics
 from streams.options import options
 from streams.publish import publish
 from streams.topics import controls as controls_topic
@@ -74,7 +75,10 @@ async def process(stream: faust.StreamT[bytes]) -> None:
 
 def _job(req: dict[str, Any], event: faust.EventT, executor: HttpExecutor) -> Any:
     async def job() -> None:
+        started = time.monotonic()
         result = await run_item(req, executor)
+        metrics.items_processed[result["status"]] += 1
+        metrics.item_latency.observe(time.monotonic() - started)
         await publish(results, req["batch_id"].encode(), codec.encode("ItemResult", result))
         event.ack()
 

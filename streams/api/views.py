@@ -32,6 +32,12 @@ class ApiView(web.View):
     def tenants(self, request: web.Request) -> frozenset[str]:
         return tenants_of(request.headers.get("Authorization"), settings.tenant_keys)
 
+    def lookup_tenants(self, request: web.Request) -> frozenset[str]:
+        """The key's tenants, narrowed to `?tenant=` when given (a key may hold several)."""
+        tenants = self.tenants(request)
+        named = request.query.get("tenant")
+        return tenants & {named} if named is not None else tenants
+
     async def read_json(self, request: web.Request) -> Any:
         """The request's JSON body, or the contract's error for a bad one."""
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()

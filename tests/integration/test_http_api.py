@@ -209,8 +209,11 @@ async def test_concurrent_submits_of_one_batch_make_one_batch(
     assert final["counters"]["posted"] == final["counters"]["processed"] == 4
     items = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.items", 3.0)
     assert sorted(r.decoded()["item_id"] for r in items if r.decoded()["batch_id"] == "race-1") == [
-        "j0", "j1", "j2", "j3",
-    ]  # fmt: skip
+        "j0",
+        "j1",
+        "j2",
+        "j3",
+    ]
 
 
 async def test_any_worker_answers_any_lookup(worker_factory: WorkerFactory) -> None:
@@ -249,3 +252,133 @@ async def _both_ready(*workers: WorkerProcess) -> None:
                 return
             await asyncio.sleep(0.2)
     raise AssertionError("the two workers did not both become ready")
+
+
+async def test_v1_batch_answers_in_order_with_inherited_headers(
+    worker_factory: WorkerFactory, target_api: TargetApi
+) -> None:
+    worker = worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    requests = [
+        {"id": "1", "method": "POST", "path": "/echo/a", "body": {"n": 1}, "transaction": "t"},
+        {"id": "2", "method": "GET", "path": "/status/409", "transaction": "t"},
+        {"id": "3", "method": "GET", "path": "/echo/after-failure", "transaction": "t"},
+        {"id": "4", "method": "PUT", "path": "/echo/b", "headers": {"X-Trace": "own"}},
+    ]
+    async with httpx.AsyncClient(base_url=worker.url, timeout=60) as client:
+        answer = await client.post(
+            "/v1/batch", json=requests, headers={**ACME, "X-Trace": "batch-trace"}
+        )
+        assert answer.status_code == 200, answer.text
+        got = answer.json()
+        assert [(a["id"], a["code"]) for a in got] == [
+            ("1", 200),
+            ("2", 409),
+            ("3", 424),
+            ("4", 200),
+        ]
+        assert got[0]["body"] == {"method": "POST", "path": "/echo/a", "body": {"n": 1}}
+        assert got[1]["body"] == {"reason": "status 409"}
+        seen = {s.path: s.headers for s in target_api.seen}
+        assert seen["/echo/a"]["x-trace"] == "batch-trace"
+        assert "authorization" not in seen["/echo/a"]
+        assert seen["/echo/b"]["x-trace"] == "own"
+        assert "/echo/after-failure" not in seen
+
+        too_many = await client.post("/v1/batch", json=requests * 26, headers=ACME)
+        assert too_many.status_code == 413
+        not_a_list = await client.post("/v1/batch", json={"id": "1"}, headers=ACME)
+        assert not_a_list.json()["error"]["code"] == "invalid_batch_format"
+        bad_item = await client.post("/v1/batch", json=[{"id": "x"}], headers=ACME)
+        assert bad_item.json()["error"]["details"][0]["path"] == "$[0]"
+
+
+async def test_multi_tenant_submit_answers_200_or_207(worker_factory: WorkerFactory) -> None:
+    worker = worker_factory({"BATCHWIRE_TENANT_KEYS": "acme=shared;globex=shared;initech=shared"})
+    shared = {"Authorization": "Bearer shared"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        everyone = await client.post(
+            "/v1/batches:multi-tenant",
+            json={"tenants": ["acme", "globex"], "batch": {"batch_id": "mt-1", "items": jobs(2)}},
+            headers=shared,
+        )
+        assert everyone.status_code == 200
+        assert everyone.json()["postedSuccess"] == {"acme": "mt-1", "globex": "mt-1"}
+        assert everyone.json()["postedProblems"] == {}
+        some = await client.post(
+            "/v1/batches:multi-tenant",
+            json={"tenants": ["acme", "initech", "umbrella"], "batch": {"items": jobs(1)}},
+            headers=shared,
+        )
+        assert some.status_code == 207
+        body = some.json()
+        assert list(body["postedSuccess"]) == ["acme"]
+        assert {t: [e["code"] for e in errs] for t, errs in body["postedProblems"].items()} == {
+            "initech": ["tenant_not_allowed"],
+            "umbrella": ["tenant_not_allowed"],
+        }
+        for tenant in ("acme", "globex"):
+            status = await _wait_final(client, f"mt-1?tenant={tenant}", shared)
+            assert (status["tenant"], status["counters"]["succeeded"]) == (tenant, 2)
+
+
+async def test_limits_metrics_and_openapi(
+    worker_factory: WorkerFactory, target_api: TargetApi
+) -> None:
+    worker = worker_factory(
+        {"BATCHWIRE_MAX_ACTIVE_BATCHES": "1", "BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"}
+    )
+    async with httpx.AsyncClient(base_url=worker.url, timeout=60) as client:
+        slow = [{"id": "s", "method": "GET", "path": "/slow/3000"}]
+        first = await client.post(
+            "/v1/tenants/acme/batches", json={"batch_id": "busy", "items": slow}, headers=ACME
+        )
+        assert first.status_code == 202
+        for _ in range(100):  # the batch counts as active once the aggregator has its part
+            status = await client.get("/v1/batches/busy", headers=ACME)
+            if status.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        second = await client.post(
+            "/v1/tenants/acme/batches", json={"items": jobs(1)}, headers=ACME
+        )
+        assert second.status_code == 429
+        assert second.json()["error"]["code"] == "too_many_active_batches"
+        assert int(second.headers["Retry-After"]) > 0
+        other_tenant = await client.post(
+            "/v1/tenants/globex/batches", json={"items": jobs(1)}, headers=GLOBEX
+        )
+        assert other_tenant.status_code == 202
+        await _wait_final(client, "busy", ACME)
+
+        huge = b'{"items": [' + b" " * (65 * 1024 * 1024) + b"]}"
+        too_big = await client.post(
+            "/v1/tenants/acme/batches",
+            content=huge,
+            headers={**ACME, "Content-Type": "application/json"},
+        )
+        assert too_big.status_code == 413
+
+        text = (await client.get("/metrics")).text
+        assert 'batchwire_items_processed_total{status="succeeded"}' in text
+        assert 'batchwire_batches_total{status="completed"}' in text
+        assert "batchwire_item_latency_seconds_count" in text
+        assert 'batchwire_consumer_lag{topic="' in text
+
+        document = (await client.get("/openapi.json")).json()
+        assert set(document["paths"]) == {
+            "/v1/tenants/{tenant}/batches",
+            "/v1/batch",
+            "/v1/batches:multi-tenant",
+            "/v1/batches/{batch_id}",
+            "/v1/batches/{batch_id}/results",
+            "/v1/batches/{batch_id}/cancel",
+            "/healthz",
+            "/metrics",
+        }
+        for path, methods in document["paths"].items():
+            url = path.replace("{tenant}", "acme").replace("{batch_id}", "busy")
+            for method in methods:
+                answer = await client.request(method.upper(), url, headers=ACME)
+                assert answer.status_code not in (404, 405) or answer.headers.get(
+                    "content-type", ""
+                ).startswith("application/json"), (method, path, answer.status_code)

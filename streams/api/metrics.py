@@ -1,0 +1,28 @@
+"""`GET /metrics`: Prometheus text for this worker."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from faust import web
+
+from streams.app import app
+from streams.metrics import render
+from streams.tables import active_batches
+
+
+async def consumer_lag() -> dict[str, int]:
+    lag: Counter[str] = Counter()
+    consumer = app.consumer
+    for tp in consumer.assignment():
+        position = await consumer.position(tp)
+        if position is not None:
+            lag[tp.topic] += max(0, consumer.highwater(tp) - position)
+    return dict(lag)
+
+
+@app.page("/metrics")
+class Metrics(web.View):
+    async def get(self, request: web.Request) -> web.Response:
+        text = render(len(active_batches), await consumer_lag())
+        return self.text(text, content_type="text/plain; version=0.0.4")

@@ -1,0 +1,45 @@
+"""`POST /v1/batches:multi-tenant`: one batch for each of several tenants, answered 200 when
+every tenant got it, else 207 with `postedSuccess {tenant: batch_id}` and
+`postedProblems {tenant: [errors]}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust import web
+
+from streams.api.errors import ApiError
+from streams.api.submit import submit, urls
+from streams.api.views import ApiView
+from streams.app import app
+
+
+@app.page("/v1/batches:multi-tenant", name="multi-tenant")
+class MultiTenant(ApiView):
+    """`{tenants[], batch}`: one batch per tenant; a tenant that fails is a problem of its own."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        tenants = self.tenants(request)
+        body = await self.read_json(request)
+        if not (isinstance(body, dict) and isinstance(body.get("tenants"), list)):
+            raise ApiError(
+                "invalid_batch_format",
+                "expected {tenants: [...], batch: {...}}",
+                [{"path": "$.tenants", "message": "a list of tenant names"}],
+            )
+        authorization = request.headers["Authorization"]
+        success: dict[str, str] = {}
+        problems: dict[str, list[dict[str, Any]]] = {}
+        for tenant in body["tenants"]:
+            try:
+                accepted = await submit(str(tenant), body.get("batch"), tenants, authorization)
+            except ApiError as exc:
+                problems[str(tenant)] = [exc.body()["error"]]
+            else:
+                success[str(tenant)] = accepted["batch_id"]
+        answer = {
+            "postedSuccess": success,
+            "postedProblems": problems,
+            "status_urls": {t: urls(b)["status_url"] for t, b in success.items()},
+        }
+        return self.json(answer, status=207 if problems else 200)

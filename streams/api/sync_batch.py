@@ -1,0 +1,108 @@
+"""`POST /v1/batch`: the synchronous form, `[{id, method, path, headers, body, transaction}]`
+answered `[{id, code, headers, body}]` in order.
+
+The request's own headers (except `Authorization`, `Host`, `Content-Length` and hop-by-hop
+headers) are the batch headers every item inherits unless it sets its own; `transaction`
+becomes the item's group, so one transaction's requests run together, in order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust import web
+
+from streams.api.errors import ApiError
+from streams.api.submit import submit, wait_for_end
+from streams.api.views import ApiView
+from streams.app import app
+
+MAX_REQUESTS = 100
+DEFAULT_WAIT_S = 30.0
+NOT_INHERITED = frozenset(
+    {
+        "authorization",
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: the answer's `code` for an item that got no HTTP answer
+CODE_WITHOUT_ANSWER = {"skipped": 424, "cancelled": 409, "timed_out": 504, "failed": 502}
+
+
+def caller_tenant(tenants: frozenset[str], request: web.Request) -> str:
+    """The tenant a request acts for: `?tenant=`, or the key's only tenant."""
+    named = request.query.get("tenant")
+    if named is not None:
+        if named not in tenants:
+            raise ApiError("tenant_not_allowed", f"this key may not act for tenant {named!r}")
+        return named
+    if len(tenants) != 1:
+        raise ApiError(
+            "invalid_batch_format", "this key holds several tenants: name one with ?tenant="
+        )
+    return next(iter(tenants))
+
+
+def to_items(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, list):
+        raise ApiError("invalid_batch_format", "the body must be a JSON array", [{"path": "$"}])
+    if len(body) > MAX_REQUESTS:
+        raise ApiError("too_many_items", f"at most {MAX_REQUESTS} requests per batch")
+    items = []
+    for index, request in enumerate(body):
+        if not isinstance(request, dict):
+            raise ApiError(
+                "invalid_batch_format", "each request must be an object", [{"path": f"$[{index}]"}]
+            )
+        item = {
+            "id": request.get("id"),
+            "method": request.get("method"),
+            "path": request.get("path"),
+            "headers": request.get("headers"),
+            "body": request.get("body"),
+            "group": request.get("transaction"),
+        }
+        items.append({k: v for k, v in item.items() if v is not None or k in ("method", "path")})
+    return items
+
+
+def answer_of(result: dict[str, Any]) -> dict[str, Any]:
+    code = result["code"] or CODE_WITHOUT_ANSWER.get(result["status"], 502)
+    body = result["output"] if result["code"] else {"errors": result["errors"]}
+    return {"id": result["item_id"], "code": code, "headers": result["headers"], "body": body}
+
+
+@app.page("/v1/batch", name="sync-batch")
+class SyncBatch(ApiView):
+    async def post(self, request: web.Request) -> web.Response:
+        tenants = self.tenants(request)
+        tenant = caller_tenant(tenants, request)
+        items = to_items(await self.read_json(request))
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in NOT_INHERITED
+        }
+        authorization = request.headers["Authorization"]
+        try:
+            accepted = await submit(
+                tenant, {"items": items, "headers": headers}, tenants, authorization
+            )
+        except ApiError as exc:  # point details at the request array, not the internal batch
+            for detail in exc.details:
+                if isinstance(detail.get("path"), str):
+                    detail["path"] = detail["path"].replace("$.items", "$", 1)
+            raise
+        done = await wait_for_end(accepted["batch_id"], authorization, DEFAULT_WAIT_S)
+        if done is None:
+            return self.json(accepted, status=202)
+        return self.json([answer_of(r) for r in done["results"]], status=200)
