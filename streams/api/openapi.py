@@ -72,7 +72,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/batch": {
         "post": {
             "summary": "Synchronous batch of HTTP requests, answered in order",
-            "parameters": [_param("tenant", "query")],
+            "parameters": [_param("tenant", "query"), _param("callback_url", "query")],
             "requestBody": {"required": True, **_JSON_ARRAY},
             "responses": _answers(
                 {"200": "[{id, code, headers, body}]", "202": "still running"}, *_SUBMIT_ERRORS

@@ -1,6 +1,7 @@
 """`POST /v1/batch`: the synchronous form, `[{id, method, path, headers, body, transaction}]`
 answered `[{id, code, headers, body}]` in order.
 
+`?callback_url=` asks for a batch callback, as the other submit routes can.
 The request's own headers (except `Authorization`, `Host`, `Content-Length` and hop-by-hop
 headers) are the batch headers every item inherits unless it sets its own; `transaction`
 becomes the item's group, so one transaction's requests run together, in order.
@@ -93,10 +94,11 @@ class SyncBatch(ApiView):
             if name.lower() not in NOT_INHERITED
         }
         authorization = request.headers["Authorization"]
+        batch: dict[str, Any] = {"items": items, "headers": headers}
+        if request.query.get("callback_url"):
+            batch["callback"] = {"url": request.query["callback_url"], "mode": "batch"}
         try:
-            accepted = await submit(
-                tenant, {"items": items, "headers": headers}, tenants, authorization
-            )
+            accepted = await submit(tenant, batch, tenants, authorization)
         except ApiError as exc:  # point details at the request array, not the internal batch
             for detail in exc.details:
                 if isinstance(detail.get("path"), str):
