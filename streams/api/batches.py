@@ -9,7 +9,8 @@ from faust import web
 from streams import aggregation
 from streams.agents.aggregate import stored_result
 from streams.api.errors import ApiError
-from streams.api.submit import MAX_PAGE, submit, urls, wait_for_end
+from streams.api.ndjson import lines_of, submit_ndjson
+from streams.api.submit import MAX_PAGE, check_tenant, submit, urls, wait_for_end
 from streams.api.views import ApiView
 from streams.app import app
 from streams.keys import batch_key
@@ -45,7 +46,12 @@ class Submit(ApiView):
         tenants = self.tenants(request)
         authorization = request.headers["Authorization"]
         wait = _wait_seconds(request)
-        accepted = await submit(tenant, await self.read_json(request), tenants, authorization)
+        if request.headers.get("Content-Type", "").startswith("application/x-ndjson"):
+            check_tenant(tenant, tenants)
+            chunks = request.content.iter_chunked(1 << 16)  # type: ignore[attr-defined]
+            accepted = await submit_ndjson(tenant, lines_of(chunks), request.query, authorization)
+        else:
+            accepted = await submit(tenant, await self.read_json(request), tenants, authorization)
         if wait is not None:
             done = await wait_for_end(accepted["batch_id"], authorization, wait)
             if done is not None:

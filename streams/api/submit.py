@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -62,12 +63,17 @@ def urls(batch_id: str) -> dict[str, str]:
     }
 
 
+def check_tenant(tenant: str, tenants: frozenset[str]) -> None:
+    """The key must hold the tenant, and the tenant must be allowed to use batching."""
+    if tenant not in tenants or tenant not in settings.allowed_tenants:
+        raise ApiError("tenant_not_allowed", f"this key may not submit for tenant {tenant!r}")
+
+
 async def submit(
     tenant: str, body: Any, tenants: frozenset[str], authorization: str
 ) -> dict[str, Any]:
     """Validate a whole batch, check idempotency, publish it in parts; the 202 answer."""
-    if tenant not in tenants or tenant not in settings.allowed_tenants:
-        raise ApiError("tenant_not_allowed", f"this key may not submit for tenant {tenant!r}")
+    check_tenant(tenant, tenants)
     if not isinstance(body, dict):
         raise ApiError("invalid_batch_format", "the body must be a JSON object", [{"path": "$"}])
     if body.get("tenant") not in (None, tenant):
@@ -91,16 +97,29 @@ async def submit(
         raise ApiError.of(exc) from exc
     parts = split_parts(body)
     hashes = {str(part["part"]): content_hash(part) for part in parts}
-    known = await _submitted_hashes(tenant, sub.batch_id, authorization)
+    encoded = (json.dumps(part).encode() for part in parts)
+    return await publish_new(tenant, sub.batch_id, hashes, encoded, authorization)
+
+
+async def publish_new(
+    tenant: str,
+    batch_id: str,
+    hashes: dict[str, str],
+    parts: Iterable[bytes],
+    authorization: str,
+) -> dict[str, Any]:
+    """Publish a validated batch's parts unless the same batch was submitted before (409 when
+    it was, with other content); the 202 answer."""
+    known = await _submitted_hashes(tenant, batch_id, authorization)
     if known is not None and known != hashes:
         raise ApiError(
-            "batch_conflict", f"batch {sub.batch_id} was already submitted with other content"
+            "batch_conflict", f"batch {batch_id} was already submitted with other content"
         )
     if known is None:
         await _check_active_limit(tenant, authorization)
         for part in parts:
-            await publish(batches, tenant.encode(), json.dumps(part).encode())
-    return {"batch_id": sub.batch_id, "status": "accepted", **urls(sub.batch_id)}
+            await publish(batches, tenant.encode(), part)
+    return {"batch_id": batch_id, "status": "accepted", **urls(batch_id)}
 
 
 async def _check_active_limit(tenant: str, authorization: str) -> None:

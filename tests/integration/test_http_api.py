@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -382,3 +383,48 @@ async def test_limits_metrics_and_openapi(
                 assert answer.status_code not in (404, 405) or answer.headers.get(
                     "content-type", ""
                 ).startswith("application/json"), (method, path, answer.status_code)
+
+
+async def test_ndjson_submit_is_streamed_into_parts(worker_factory: WorkerFactory) -> None:
+    worker = worker_factory()
+    padding = "x" * 600
+    lines = [
+        json.dumps(
+            {"id": f"n{i}", "namespace": "batchwire", "action": "noop", "params": {"p": padding}}
+        )
+        for i in range(3000)
+    ]
+    ndjson = {**ACME, "Content-Type": "application/x-ndjson"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=120) as client:
+        answer = await client.post(
+            "/v1/tenants/acme/batches",
+            params={"batch_id": "nd-1", "metadata": '{"source": "ndjson"}', "wait": "120"},
+            content="\n".join(lines).encode(),
+            headers=ndjson,
+        )
+        assert answer.status_code == 200, answer.text[:300]
+        done = answer.json()
+        assert done["parts"] >= 2 and done["parts_received"] == done["parts"]
+        assert done["counters"]["succeeded"] == 3000
+        assert done["metadata"] == {"source": "ndjson"}
+        assert [r["item_id"] for r in done["results"][:3]] == ["n0", "n1", "n2"]
+        assert [r["index"] for r in done["results"]] == list(range(3000))
+
+        broken = await client.post(
+            "/v1/tenants/acme/batches", content=b'{"namespace": "a"}\n{oops', headers=ndjson
+        )
+        assert broken.status_code == 400
+        assert broken.json()["error"]["details"][0]["path"] == "line 2"
+        bad_item = [lines[0], lines[1], json.dumps({"method": "", "path": "/x"})]
+        invalid = await client.post(
+            "/v1/tenants/acme/batches", content="\n".join(bad_item).encode(), headers=ndjson
+        )
+        assert invalid.status_code == 422
+        assert invalid.json()["error"]["details"][0]["path"] == "line 3: $.method"
+        again = await client.post(
+            "/v1/tenants/acme/batches",
+            params={"batch_id": "nd-1"},
+            content="\n".join(lines[:10]).encode(),
+            headers=ndjson,
+        )
+        assert again.status_code == 409

@@ -1,0 +1,164 @@
+"""Submitting a batch as `application/x-ndjson`: one item per line, streamed into parts.
+
+The body is never held whole: lines are validated part by part (each part under Kafka's
+default message size) and spooled to a temporary file; the parts are published once the
+whole body has been read and found valid, since every part carries the total `parts`.
+Batch-level fields come from the query string: `batch_id`, `callback_url`, `callback_mode`,
+`stop_on_failure`, `deadline_s`, and `metadata` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from typing import IO, Any
+
+from streams.api.errors import ApiError
+from streams.api.submit import PART_BYTES, publish_new
+from streams.app import settings
+from streams.errors import SubmissionError
+from streams.validation import content_hash, validate_submission
+
+_FALSE = {"false", "0", "no"}
+
+
+def batch_fields(query: Any, tenant: str) -> dict[str, Any]:
+    """The batch-level fields of an NDJSON submission, from its query string."""
+    fields: dict[str, Any] = {
+        "tenant": tenant,
+        "batch_id": query.get("batch_id") or uuid.uuid4().hex,
+    }
+    if query.get("callback_url"):
+        fields["callback"] = {
+            "url": query["callback_url"],
+            "mode": query.get("callback_mode") or "batch",
+        }
+    if query.get("stop_on_failure") is not None:
+        fields["stop_on_failure"] = query["stop_on_failure"].lower() not in _FALSE
+    try:
+        if query.get("deadline_s") is not None:
+            fields["deadline_s"] = float(query["deadline_s"])
+        if query.get("metadata") is not None:
+            fields["metadata"] = json.loads(query["metadata"])
+    except ValueError as exc:
+        raise ApiError("invalid_batch_format", f"bad query parameter: {exc}") from exc
+    return fields
+
+
+class PartSpool:
+    """Validates items a part at a time and spools the parts' JSON to a temporary file."""
+
+    def __init__(self, fields: dict[str, Any], file: IO[bytes]) -> None:
+        self.fields = fields
+        self.file = file
+        self.written = 0  # parts spooled so far
+        self.items: list[Any] = []
+        self.size = 0
+        self.count = 0
+        self.ids: set[str] = set()
+
+    def add(self, item: Any) -> None:
+        line = json.dumps(item, ensure_ascii=False).encode()
+        if self.items and self.size + len(line) > PART_BYTES:
+            self.flush()
+        self.items.append(item)
+        self.size += len(line) + 1
+
+    def flush(self) -> None:
+        if not self.items:
+            return
+        number = self.written
+        part = {**self.fields, "items": self.items, "part": number, "parts": 0}
+        try:
+            sub = validate_submission(
+                {**part, "parts": number + 1},
+                allowed_tenants=settings.allowed_tenants,
+                max_items=settings.max_items,
+                first_index=self.count,
+            )
+        except SubmissionError as exc:
+            for detail in exc.details:  # point at the body's line, not the part's index
+                detail["path"] = _line_path(detail.get("path"), self.count)
+            raise ApiError.of(exc) from exc
+        for item in sub.items:
+            if item["id"] in self.ids:
+                raise ApiError(
+                    "duplicate_item_id",
+                    f"item id {item['id']!r} appears twice",
+                    [{"path": f"line {item['index'] + 1}", "message": "duplicate id"}],
+                )
+            self.ids.add(item["id"])
+        self.count += len(self.items)
+        self.file.write(json.dumps(part, ensure_ascii=False).encode() + b"\n")
+        self.written += 1
+        self.items, self.size = [], 0
+
+    def parts(self) -> Iterator[bytes]:
+        """The parts with their total filled in (the hashes are computed the same way)."""
+        for part in self._read():
+            yield json.dumps(part).encode()
+
+    def hashes(self) -> dict[str, str]:
+        return {str(part["part"]): content_hash(part) for part in self._read()}
+
+    def _read(self) -> Iterator[dict[str, Any]]:
+        self.file.seek(0)
+        for line in self.file:
+            part = json.loads(line)
+            part["parts"] = self.written
+            yield part
+
+
+def _line_path(path: Any, first_index: int) -> str:
+    """`$.items[3].method` of a part -> `line 7: $.method` of the body."""
+    if not isinstance(path, str) or not path.startswith("$.items["):
+        return str(path)
+    index, _, rest = path[len("$.items[") :].partition("]")
+    return f"line {first_index + int(index) + 1}: ${rest}"
+
+
+async def lines_of(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Split a byte stream into lines of any length."""
+    rest = b""
+    async for chunk in chunks:
+        rest += chunk
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            yield line
+    if rest:
+        yield rest
+
+
+async def submit_ndjson(
+    tenant: str,
+    lines: AsyncIterable[bytes],
+    query: Any,
+    authorization: str,
+) -> dict[str, Any]:
+    fields = batch_fields(query, tenant)
+    with tempfile.TemporaryFile() as file:
+        spool = PartSpool(fields, file)
+        number = 0
+        async for raw in lines:
+            number += 1
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+            except ValueError as exc:
+                raise ApiError(
+                    "invalid_json",
+                    f"line {number} is not JSON: {exc}",
+                    [{"path": f"line {number}", "message": str(exc)}],
+                ) from exc
+            spool.add(item)
+            if spool.count + len(spool.items) > settings.max_items:
+                raise ApiError("too_many_items", f"more than {settings.max_items} items")
+        spool.flush()
+        if spool.count == 0:
+            raise ApiError("empty_batch", "the body holds no item")
+        return await publish_new(
+            tenant, fields["batch_id"], spool.hashes(), spool.parts(), authorization
+        )
