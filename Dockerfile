@@ -5,7 +5,8 @@ COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY connectors ./connectors
 COPY schemas ./schemas
-RUN pip install --no-cache-dir .
+# editable: the codec reads schemas/ beside the package
+RUN pip install --no-cache-dir -e .
 ENV BATCHWIRE_DATA_DIR=/data
 VOLUME /data
 ENTRYPOINT ["batchwire"]

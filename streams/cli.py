@@ -115,6 +115,52 @@ def worker(
     run_worker(loglevel=loglevel, web_host=web_host, canonical_url=canonical_url, tunables=tunables)
 
 
+@main.group(invoke_without_command=True)
+@click.option("--https-only", is_flag=True, help="Refuse callback URLs that are not https.")
+@click.option("--concurrency", default=100, show_default=True, help="Attempts in flight.")
+@click.option(
+    "--per-endpoint", default=10, show_default=True, help="Attempts in flight to one endpoint."
+)
+@click.option("--connect-timeout", default=5.0, show_default=True, help="Seconds to connect.")
+@click.option("--total-timeout", default=15.0, show_default=True, help="Seconds per attempt.")
+@click.pass_context
+def connector(
+    ctx: click.Context,
+    https_only: bool,
+    concurrency: int,
+    per_endpoint: int,
+    connect_timeout: float,
+    total_timeout: float,
+) -> None:
+    """Run the webhook connector: deliver `batchwire.callbacks` (signed, retried)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from connectors.webhook import ConnectorOptions, run_connector
+    from streams.settings import Settings
+
+    options = ConnectorOptions(
+        https_only=https_only,
+        concurrency=concurrency,
+        per_endpoint=per_endpoint,
+        connect_timeout_s=connect_timeout,
+        total_timeout_s=total_timeout,
+    )
+    try:
+        run_connector(Settings.from_env(), options)
+    except BatchwireError as exc:
+        _fail(exc)
+
+
+@connector.command()
+@click.option("--batch-id", default=None, help="Only this batch's dead letters.")
+def replay(batch_id: str | None) -> None:
+    """Re-publish dead-lettered callbacks (same webhook-id) and re-enable their endpoints."""
+    from connectors.replay import replay as replay_dead_letters
+    from streams.settings import Settings
+
+    click.echo(f"replayed {replay_dead_letters(Settings.from_env(), batch_id)} callbacks")
+
+
 @main.command()
 @click.option("--exit-when-done", is_flag=True, help="Stop everything once the batches end.")
 def demo(exit_when_done: bool) -> None:

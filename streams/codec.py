@@ -53,6 +53,7 @@ SCHEMA_NAMES: Final[tuple[str, ...]] = (
     "CallbackRequested",
     "DeliveryAttempt",
     "SubmissionRejected",
+    "DeadLetter",
 )
 
 #: The single-object encoding marker.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -134,10 +135,17 @@ def rejection(
     }
 
 
+def callback_id(tenant: str, batch_id: str, what: str) -> str:
+    """A stable webhook-id (the same on every retry and replay), safe for signing: the
+    Standard Webhooks id must not contain dots, which tenants and batch ids may."""
+    digest = hashlib.sha256(f"{tenant}/{batch_id}/{what}".encode()).hexdigest()
+    return f"msg_{digest[:32]}"
+
+
 def item_callback(result: dict[str, Any], url: str) -> dict[str, Any]:
     """`CallbackRequested` in mode `item`; its id is stable so a replay keeps its webhook-id."""
     return {
-        "callback_id": f"{result['tenant']}.{result['batch_id']}.item.{result['index']}",
+        "callback_id": callback_id(result["tenant"], result["batch_id"], f"item/{result['index']}"),
         "batch_id": result["batch_id"],
         "tenant": result["tenant"],
         "url": url,
@@ -170,7 +178,7 @@ def batch_callback(
     else:
         payload["results_url"] = results_url
     return {
-        "callback_id": f"{status['tenant']}.{status['batch_id']}.batch",
+        "callback_id": callback_id(status["tenant"], status["batch_id"], "batch"),
         "batch_id": status["batch_id"],
         "tenant": status["tenant"],
         "url": url,

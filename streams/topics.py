@@ -8,29 +8,17 @@ fingerprint, and `streams.codec` decodes it (JSON is accepted on `batches`).
 
 from __future__ import annotations
 
-import contextlib
-
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from faust.types import TopicT
 
 from streams.app import app, settings
-
-PARTITIONS = 8
-MAX_MESSAGE_BYTES = str(10 * 1024 * 1024)
-DAY_MS = 24 * 3600 * 1000
-
+from streams.kafka_admin import PARTITIONS, ensure_topics, topic_config
 
 #: name -> topic config, for `declare_topics`.
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {}
 
 
 def _topic(name: str, *, compacted: bool = False, retention_days: int = 7) -> TopicT:
-    config = {"max.message.bytes": MAX_MESSAGE_BYTES}
-    if compacted:
-        config["cleanup.policy"] = "compact"
-    else:
-        config["retention.ms"] = str(retention_days * DAY_MS)
+    config = topic_config(compacted=compacted, retention_days=retention_days)
     TOPIC_CONFIGS[settings.topic(name)] = config
     return app.topic(
         settings.topic(name),
@@ -67,19 +55,6 @@ aggregator_input = app.topic(
 )
 
 
-async def declare_topics(bootstrap: str, replication: int = 1) -> None:
-    """Create every topic of the pipeline that does not exist yet (auto-creation is off)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, PARTITIONS, replication, topic_configs=config)
-            for name, config in TOPIC_CONFIGS.items()
-            if name not in existing
-        ]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # a peer was quicker
-                await admin.create_topics(missing)
-    finally:
-        await admin.close()
+async def declare_topics(bootstrap: str) -> None:
+    """Create every topic of the pipeline that does not exist yet."""
+    await ensure_topics(bootstrap, TOPIC_CONFIGS, PARTITIONS)

@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.workers", "tests.fixtures.targets"]
+pytest_plugins = [
+    "tests.fixtures.broker",
+    "tests.fixtures.workers",
+    "tests.fixtures.targets",
+    "tests.fixtures.receivers",
+]

@@ -162,6 +162,13 @@ FULL: dict[str, dict[str, Any]] = {
     },
 }
 
+FULL["DeadLetter"] = {
+    "callback": FULL["CallbackRequested"],
+    "attempts": [FULL["DeliveryAttempt"], {**FULL["DeliveryAttempt"], "attempt": 5}],
+    "reason": "the retry schedule is exhausted",
+    "dead_at": "2024-05-31T18:10:05Z",
+}
+
 # The required fields only; everything else must come back as its schema default.
 MINIMAL: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "BatchSubmitted": (
@@ -296,6 +303,16 @@ MINIMAL: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
 }
 
+MINIMAL["DeadLetter"] = (
+    {"callback": MINIMAL["CallbackRequested"][0], "reason": "gone"},
+    {
+        "callback": MINIMAL["CallbackRequested"][1],
+        "attempts": [],
+        "reason": "gone",
+        "dead_at": None,
+    },
+)
+
 
 def crc64_avro(data: bytes) -> int:
     """CRC-64-AVRO (Rabin) as written in the Avro specification, independent of fastavro."""
@@ -326,6 +343,7 @@ def test_schema_names_cover_the_top_level_records() -> None:
         "CallbackRequested",
         "DeliveryAttempt",
         "SubmissionRejected",
+        "DeadLetter",
     )
     assert set(FULL) == set(codec.SCHEMA_NAMES) == set(MINIMAL)
     files = {p.stem for p in SCHEMAS.glob("*.avsc")}

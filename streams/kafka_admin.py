@@ -1,0 +1,58 @@
+"""Create the topics a process needs (the broker's auto-creation is off)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+PARTITIONS = 8
+MAX_MESSAGE_BYTES = str(10 * 1024 * 1024)
+DAY_MS = 24 * 3600 * 1000
+
+
+def topic_config(*, compacted: bool = False, retention_days: float = 7) -> dict[str, str]:
+    config = {"max.message.bytes": MAX_MESSAGE_BYTES}
+    if compacted:
+        config["cleanup.policy"] = "compact"
+    else:
+        config["retention.ms"] = str(int(retention_days * DAY_MS))
+    return config
+
+
+async def ensure_topics(
+    bootstrap: str,
+    configs: Mapping[str, Mapping[str, str]],
+    partitions: int = PARTITIONS,
+    replication: int = 1,
+) -> None:
+    """Create every topic of `configs` that does not exist yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, partitions, replication, topic_configs=dict(config))
+            for name, config in configs.items()
+            if name not in existing
+        ]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a peer was quicker
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    """The partition numbers of `topic` ([] when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0:
+        return []
+    return sorted(p["partition"] for p in described["partitions"])
