@@ -243,3 +243,37 @@ async def test_a_thousand_callbacks_against_a_target_failing_half_the_time(
     duplicates = len(delivered_ids) - len(set(delivered_ids))
     print(f"1000 callbacks, {len(receiver.received)} requests, {duplicates} duplicate deliveries")
     assert not [a for a in outcomes if a["outcome"] == "dead_lettered"]
+
+
+async def test_a_batch_calls_its_client_back_through_the_connector(
+    worker_factory: WorkerFactory,
+    connector_factory: WorkerFactory,
+    receiver: Receiver,
+) -> None:
+    import httpx
+
+    env = connector_env(receiver)
+    worker = worker_factory(env)
+    connector_factory(env)
+    batch = {
+        "batch_id": "e2e-1",
+        "callback": {"url": f"{receiver.url}/done", "mode": "both"},
+        "metadata": {"asyncId": "e2e-1"},
+        "items": [
+            {"id": f"j{i}", "namespace": "batchwire", "action": "echo", "params": {"i": i}}
+            for i in range(3)
+        ],
+    }
+    async with httpx.AsyncClient(base_url=worker.url) as client:
+        answer = await client.post(
+            "/v1/tenants/acme/batches", json=batch, headers={"Authorization": "Bearer key-acme"}
+        )
+        assert answer.status_code == 202
+    await wait_for(lambda: len(receiver.delivered_ids()) == 4)
+    bodies = [json.loads(d.body) for d in receiver.received]
+    final = next(b for b in bodies if "status" in b)
+    assert final["status"] == "completed" and final["metadata"] == {"asyncId": "e2e-1"}
+    assert [r["output"] for r in final["results"]] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    items = sorted(b["item_id"] for b in bodies if "item_id" in b)
+    assert items == ["j0", "j1", "j2"]
+    assert all(verify_independently(KEY_NEW, d) for d in receiver.received)
