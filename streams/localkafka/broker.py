@@ -134,6 +134,27 @@ async def _metadata_answers(bootstrap: str) -> bool:
             await admin.close()
 
 
+async def _group_coordinator_answers(bootstrap: str) -> bool:
+    """The first group lookup on a new broker creates `__consumer_offsets`; until that is
+    done, consumer groups cannot join.  A broker is ready once a lookup succeeds."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await admin.find_coordinator("batchwire-readiness")
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def group_coordinator_answers(bootstrap: str) -> bool:
+    return asyncio.run(_group_coordinator_answers(bootstrap))
+
+
 def metadata_answers(bootstrap: str) -> bool:
     """True when a broker at `bootstrap` answers a metadata request."""
     return asyncio.run(_metadata_answers(bootstrap))
@@ -275,7 +296,7 @@ class LocalBroker:
             if proc.poll() is not None:
                 self._forget()
                 raise BrokerError(f"the broker exited with {proc.returncode}:\n{self.log_tail()}")
-            if metadata_answers(self.bootstrap):
+            if metadata_answers(self.bootstrap) and group_coordinator_answers(self.bootstrap):
                 return self.bootstrap
             time.sleep(0.3)
         self.stop()
