@@ -16,9 +16,10 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import IO, Any
 
 from streams.api.errors import ApiError
-from streams.api.submit import PART_BYTES, publish_new
+from streams.api.submit import publish_new
 from streams.app import settings
 from streams.errors import SubmissionError
+from streams.parts import PART_BYTES
 from streams.validation import content_hash, validate_submission
 
 _FALSE = {"false", "0", "no"}

@@ -16,12 +16,11 @@ from streams import aggregation
 from streams.api.errors import ApiError
 from streams.app import app, settings
 from streams.errors import SubmissionError
+from streams.parts import split_parts
 from streams.publish import publish
 from streams.topics import batches
 from streams.validation import content_hash, validate_submission
 
-#: a part's JSON stays under Kafka's default 1 MB message size
-PART_BYTES = 900_000
 MAX_WAIT_S = 300.0
 RETRY_AFTER_S = 5
 
@@ -36,23 +35,6 @@ def _self_client() -> httpx.AsyncClient:
     if _client is None:
         _client = httpx.AsyncClient(base_url=str(app.conf.canonical_url), timeout=10.0)
     return _client
-
-
-def split_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Cut a batch into parts whose JSON stays under `PART_BYTES` (contract: parts)."""
-    chunks: list[list[Any]] = [[]]
-    size = 0
-    for item in body["items"]:
-        n = len(json.dumps(item, ensure_ascii=False).encode()) + 1
-        if chunks[-1] and size + n > PART_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(item)
-        size += n
-    return [
-        {**body, "items": chunk, "part": number, "parts": len(chunks)}
-        for number, chunk in enumerate(chunks)
-    ]
 
 
 def urls(batch_id: str) -> dict[str, str]:
