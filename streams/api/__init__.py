@@ -5,6 +5,22 @@ so any worker answers any route.  Submissions go straight to Kafka (a routed req
 lose its body).
 """
 
-from streams.api import batches, health, metrics, multi_tenant, openapi, sync_batch
+from streams.api import (
+    batches,
+    dashboard,
+    health,
+    metrics,
+    multi_tenant,
+    openapi,
+    sync_batch,
+)
 
-__all__ = ["batches", "health", "metrics", "multi_tenant", "openapi", "sync_batch"]
+__all__ = [
+    "batches",
+    "dashboard",
+    "health",
+    "metrics",
+    "multi_tenant",
+    "openapi",
+    "sync_batch",
+]

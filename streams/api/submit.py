@@ -110,21 +110,27 @@ async def _check_active_limit(tenant: str, authorization: str) -> None:
     limit = settings.max_active_batches
     if limit <= 0:
         return
-    hosts = set(app.router.table_metadata("active-batches")) or {str(app.conf.canonical_url)}
-    client = _self_client()
-    running = 0
-    for host in sorted(hosts):
-        answer = await client.get(
-            f"{host.rstrip('/')}/internal/active/{tenant}", headers={"Authorization": authorization}
-        )
-        answer.raise_for_status()
-        running += int(answer.json()["active"])
+    answers = await each_worker(f"/internal/active/{tenant}", authorization)
+    running = sum(int(answer["active"]) for answer in answers)
     if running >= limit:
         raise ApiError(
             "too_many_active_batches",
             f"tenant {tenant} already runs {running} batches (the limit is {limit})",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
+
+
+async def each_worker(path: str, authorization: str) -> list[Any]:
+    """GET `path` from every worker of the group (each answers for its own partitions)."""
+    hosts = set(app.router.table_metadata("batch-state")) or {str(app.conf.canonical_url)}
+    answers = []
+    for host in sorted(hosts):
+        answer = await _self_client().get(
+            f"{host.rstrip('/')}{path}", headers={"Authorization": authorization}
+        )
+        answer.raise_for_status()
+        answers.append(answer.json())
+    return answers
 
 
 async def _submitted_hashes(

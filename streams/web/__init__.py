@@ -1,0 +1,1 @@
+"""Static assets served by the worker (the dashboard page)."""
