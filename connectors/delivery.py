@@ -8,16 +8,15 @@ problems; only programming errors (bad arguments, a closed `Deliverer`) propagat
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import enum
-import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
+
+from streams.http_headers import parse_retry_after
 
 RESPONSE_LIMIT = 4096  # bytes of the response body kept (and read) per attempt
 TOTAL_TIMEOUT_CLASS = "TotalTimeout"  # error_class when the overall bound of an attempt is hit
@@ -55,32 +54,6 @@ def classify_status(status: int) -> Verdict:
     if status in _RETRY_STATUSES or 500 <= status < 600:
         return Verdict.RETRY
     return Verdict.RETRY_LIMITED
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP-date; None if absent/bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return _seconds_until_http_date(value, now or datetime.now(UTC))
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
-
-
-def _seconds_until_http_date(value: str, now: datetime) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def endpoint_key(url: str) -> tuple[str, str, int] | None:

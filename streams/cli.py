@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -159,6 +160,82 @@ def replay(batch_id: str | None) -> None:
     from streams.settings import Settings
 
     click.echo(f"replayed {replay_dead_letters(Settings.from_env(), batch_id)} callbacks")
+
+
+def _api_options(command: Any) -> Any:
+    command = click.option(
+        "--url",
+        envvar="BATCHWIRE_API_URL",
+        default="http://127.0.0.1:6066",
+        show_default=True,
+        help="A worker's HTTP API (any worker answers any batch).",
+    )(command)
+    return click.option(
+        "--key", envvar="BATCHWIRE_API_KEY", default="", help="The tenant's bearer key."
+    )(command)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", required=True, help="The tenant the batch belongs to.")
+@click.option("--batch-id", default=None, help="Idempotency key (else generated).")
+@click.option(
+    "--kafka",
+    default=None,
+    metavar="BOOTSTRAP",
+    help="Publish straight to batchwire.batches on this Kafka instead of HTTP.",
+)
+@click.option("--topic-prefix", envvar="BATCHWIRE_TOPIC_PREFIX", default="")
+@_api_options
+def submit(
+    file: Path,
+    tenant: str,
+    batch_id: str | None,
+    kafka: str | None,
+    topic_prefix: str,
+    url: str,
+    key: str,
+) -> None:
+    """Submit a batch: FILE is JSON (a batch object or a list of items) or NDJSON (.ndjson or
+    .jsonl, one item per line, streamed)."""
+    from streams.cli_client import run, submit_file
+
+    coroutine = submit_file(
+        file, url=url, key=key, tenant=tenant, batch_id=batch_id, kafka=kafka, prefix=topic_prefix
+    )
+    click.echo(run(coroutine, url))
+
+
+@main.command("status")
+@click.argument("batch_id")
+@click.option("--watch", is_flag=True, help="A live progress bar until the batch ends.")
+@_api_options
+def batch_status(batch_id: str, watch: bool, url: str, key: str) -> None:
+    """Show a batch's status (counters, item errors)."""
+    import json
+    import sys
+
+    from streams.cli_client import run, watch_status
+
+    status = run(watch_status(batch_id, url=url, key=key, watch=watch, out=sys.stdout), url)
+    if not watch:
+        click.echo(json.dumps(status, indent=2, ensure_ascii=False))
+    elif status["item_errors"]:
+        click.echo(f"item errors: {json.dumps(status['item_errors'], ensure_ascii=False)}")
+
+
+@main.command()
+@click.argument("batch_id")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option("--status", default=None, help="Only results with this status.")
+@click.option("-o", "--output", type=click.File("w"), default="-", help="File (default stdout).")
+@_api_options
+def results(batch_id: str, fmt: str, status: str | None, output: Any, url: str, key: str) -> None:
+    """Write a batch's results in submission order, as JSON lines or CSV."""
+    from streams.cli_client import run, write_results
+
+    count = run(write_results(batch_id, url=url, key=key, fmt=fmt, status=status, out=output), url)
+    click.echo(f"{count} results", err=True)
 
 
 @main.command()

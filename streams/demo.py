@@ -1,181 +1,299 @@
-"""`batchwire demo`: a local broker, a worker and sample batches, with their progress.
+"""`batchwire demo`: the whole product on 127.0.0.1, with one batch of each contract shape.
 
-Everything runs on 127.0.0.1 and stops on Ctrl-C (or, with `--exit-when-done`, once every
-sample batch has ended).
+Starts a local Kafka broker, a worker, the webhook connector, a small demo tenant API and a
+webhook receiver that checks every signature; submits one batch in the shape of each batch API
+batchwire replaces; shows their progress and the callbacks received.  Ctrl-C (or, with
+`--exit-when-done`, the end of every batch and its callbacks) stops everything it started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import click
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiohttp import web
 
-from streams import codec
 from streams.aggregation import FINAL_STATUSES
+from streams.client import BatchwireClient, verify_webhook
 from streams.localkafka import LocalBroker
 from streams.localkafka.broker import cache_root, free_port
 
 TENANT = "demo"
+KEY = "demo-key"
+SECRET = "whsec_" + base64.b64encode(b"batchwire-demo-webhook-secret-32").decode()
 
 
-def sample_batches(run: str) -> list[dict[str, Any]]:
-    """Batches in the shapes of the contract's batch APIs, all run by built-in actions."""
+def sample_batches(run: str, hook: str) -> list[tuple[str, dict[str, Any]]]:
+    """One batch per batch API of the contract, against the demo tenant API."""
     return [
-        {
-            "batch_id": f"{run}-jobs",
-            "tenant": TENANT,
-            "metadata": {"asyncId": f"{run}-jobs"},
-            "items": [
-                {"id": f"job{i}", "namespace": "batchwire", "action": "echo", "params": {"n": i}}
-                for i in range(2000)
-            ],
-        },
-        {
-            "batch_id": f"{run}-groups",
-            "tenant": TENANT,
-            "items": [
-                {
-                    "namespace": "batchwire",
-                    "action": "noop",
-                    "params": {"i": i},
-                    "group": f"t{i % 20}",
-                }
-                for i in range(3000)
-            ],
-        },
-        {
-            "batch_id": f"{run}-staged",
-            "tenant": TENANT,
-            "items": [
-                {
-                    "id": f"{kind}{i}",
-                    "namespace": "batchwire",
-                    "action": "echo",
-                    "params": {"kind": kind},
-                    "stage": stage,
-                }
-                for stage, kind in enumerate(("customer", "order", "invoice"))
-                for i in range(200)
-            ],
-        },
-        {
-            "batch_id": f"{run}-with-errors",
-            "tenant": TENANT,
-            "items": [
-                {"id": "ok", "namespace": "batchwire", "action": "echo", "params": {"x": 1}},
-                {"id": "unknown", "namespace": "nope", "action": "missing", "params": {"x": 1}},
-            ],
-        },
+        (
+            "endpoint invocation, per-item callbacks",
+            {
+                "batch_id": f"{run}-invoke",
+                "callback": {"url": hook, "mode": "item"},
+                "items": [
+                    {
+                        "id": f"order-{i}",
+                        "method": "POST",
+                        "path": f"/orders/{i}",
+                        "body": {"qty": i},
+                    }
+                    for i in range(5)
+                ],
+            },
+        ),
+        (
+            "namespace/action jobs, completion callback",
+            {
+                "batch_id": f"{run}-jobs",
+                "callback": {"url": hook},
+                "metadata": {"asyncId": run},
+                "items": [
+                    {
+                        "id": f"job{i}",
+                        "namespace": "batchwire",
+                        "action": "echo",
+                        "params": {"n": i},
+                    }
+                    for i in range(2000)
+                ],
+            },
+        ),
+        (
+            "sequential REST batch",
+            {
+                "batch_id": f"{run}-rest",
+                "callback": {"url": hook},
+                "stop_on_failure": False,
+                "items": [
+                    {"id": str(i), "method": m, "path": p, "group": "sequence"}
+                    for i, (m, p) in enumerate(
+                        [("PUT", "/accounts/1"), ("GET", "/missing"), ("PATCH", "/accounts/1")]
+                    )
+                ],
+            },
+        ),
+        (
+            "polled batch jobs in stages",
+            {
+                "batch_id": f"{run}-staged",
+                "callback": {"url": hook},
+                "items": [
+                    {
+                        "id": f"{kind}-{i}",
+                        "namespace": "batchwire",
+                        "action": "echo",
+                        "params": {"kind": kind},
+                        "stage": stage,
+                    }
+                    for stage, kind in enumerate(("customer", "order", "invoice"))
+                    for i in range(300)
+                ],
+            },
+        ),
+        (
+            "/v1/batch transactions",
+            {
+                "batch_id": f"{run}-v1",
+                "callback": {"url": hook},
+                "headers": {"X-Request-Id": run},
+                "items": [
+                    {
+                        "id": f"r{i}",
+                        "method": "POST",
+                        "path": f"/payments/{i}",
+                        "group": f"tx{i % 3}",
+                    }
+                    for i in range(12)
+                ],
+            },
+        ),
     ]
 
 
-def _progress_line(status: dict[str, Any], started: float) -> str:
+async def _tenant_api(request: web.Request) -> web.Response:
+    """The demo tenant's API: echoes, slowly enough to watch, and 404 for /missing."""
+    await asyncio.sleep(0.05)
+    if request.path == "/missing":
+        return web.json_response({"reason": "no such resource"}, status=404)
+    body = await request.text()
+    return web.json_response({"path": request.path, "method": request.method, "received": body})
+
+
+class Receiver:
+    """The client's webhook endpoint: checks each signature and prints each callback."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.bad_signatures = 0
+        self.batches_done: set[str] = set()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        valid = verify_webhook(SECRET, headers, body)
+        self.count += 1
+        self.bad_signatures += 0 if valid else 1
+        payload = json.loads(body)
+        mark = "signed ok" if valid else "BAD SIGNATURE"
+        if "status" in payload:
+            self.batches_done.add(payload["batch_id"])
+            click.echo(f"  callback  {payload['batch_id']}: {payload['status']} ({mark})")
+        elif self.count <= 8:
+            click.echo(
+                f"  callback  {payload['batch_id']}/{payload['item_id']}: "
+                f"success={payload['success']} ({mark})"
+            )
+        return web.Response(status=204)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def _spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", command, "--loglevel", "warning"]
+            if command == "worker"
+            else [sys.executable, "-m", "streams.cli", command],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(240):
+            if proc.poll() is not None:
+                text = await asyncio.to_thread(log.read_text, errors="replace")
+                tail = "\n".join(text.splitlines()[-30:])
+                raise click.ClickException(f"the worker exited:\n{tail}")
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                if (await client.get(url, timeout=2)).json().get("ready"):
+                    return
+            await asyncio.sleep(0.5)
+    raise click.ClickException(f"the worker did not become ready; see {log}")
+
+
+def _line(status: dict[str, Any], started: float) -> str:
     c = status["counters"]
     rate = c["processed"] / max(time.monotonic() - started, 1e-3)
+    width = 24
+    filled = int(width * c["processed"] / max(c["posted"], 1))
+    bar = "#" * filled + "-" * (width - filled)
     return (
-        f"  {status['batch_id']:<28} {status['status']:<22} "
-        f"{c['processed']:>6}/{c['posted']:<6} ok {c['succeeded']:<6} failed {c['failed']:<4} "
-        f"skipped {c['skipped']:<4} {rate:8.0f} items/s"
+        f"  {status['batch_id']:<24} [{bar}] {c['processed']:>5}/{c['posted']:<5} "
+        f"ok {c['succeeded']:<5} failed {c['failed']:<3} {status['status']:<22} "
+        f"{rate:7.0f} items/s"
     )
 
 
-async def _run_batches(bootstrap: str, prefix: str, run: str) -> dict[str, dict[str, Any]]:
-    batches = sample_batches(run)
-    consumer = AIOKafkaConsumer(
-        f"{prefix}batchwire.status", bootstrap_servers=bootstrap, auto_offset_reset="latest"
-    )
-    await consumer.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=10 * 1024 * 1024)
-    await producer.start()
-    started = time.monotonic()
-    try:
-        for batch in batches:
-            await producer.send_and_wait(
-                f"{prefix}batchwire.batches", json.dumps(batch).encode(), key=TENANT.encode()
-            )
-        click.echo(f"submitted {len(batches)} batches; progress:")
-        latest: dict[str, dict[str, Any]] = {}
-        wanted = {b["batch_id"] for b in batches}
-        while not all(latest.get(b, {}).get("status") in FINAL_STATUSES for b in wanted):
-            got = await consumer.getmany(timeout_ms=1000)
-            for records in got.values():
-                for record in records:
-                    status = codec.decode_as("BatchStatus", record.value)
-                    if status["batch_id"] in wanted:
-                        latest[status["batch_id"]] = status
-            for status in latest.values():
-                click.echo(_progress_line(status, started))
-        return latest
-    finally:
-        await producer.stop()
-        await consumer.stop()
+async def _run(home: Path, bootstrap: str, exit_when_done: bool) -> None:
+    receiver = Receiver()
+    tenant_app = web.Application()
+    tenant_app.router.add_route("*", "/{tail:.*}", _tenant_api)
+    hooks_app = web.Application()
+    hooks_app.router.add_post("/{tail:.*}", receiver.handle)
+    async with serve(tenant_app) as tenant_url, serve(hooks_app) as hooks_url:
+        port = free_port()
+        env = {
+            **os.environ,
+            "BATCHWIRE_KAFKA_BOOTSTRAP": bootstrap,
+            "BATCHWIRE_ALLOWED_TENANTS": TENANT,
+            "BATCHWIRE_TENANT_KEYS": f"{TENANT}={KEY}",
+            "BATCHWIRE_TARGET_URLS": f"{TENANT}={tenant_url}",
+            "BATCHWIRE_WEBHOOK_SECRETS": f"{TENANT}={SECRET}",
+            "BATCHWIRE_CALLBACK_ALLOW_NETS": "127.0.0.0/8",
+            "BATCHWIRE_RETRY_SCHEDULE": "0,1,5,30",
+            "BATCHWIRE_TOPIC_PREFIX": "demo.",
+            "BATCHWIRE_WEB_PORT": str(port),
+            "BATCHWIRE_DATA_DIR": str(home / "worker-data"),
+        }
+        worker = _spawn("worker", env, home / "worker.log")
+        connector = _spawn("connector", env, home / "connector.log")
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await _wait_ready(f"{base}/healthz", worker, home / "worker.log")
+            click.echo(f"worker ready at {base} (log {home / 'worker.log'})")
+            click.echo(f"connector running (log {home / 'connector.log'})")
+            click.echo(f"tenant API at {tenant_url}, webhook receiver at {hooks_url}")
+            await _submit_and_watch(base, f"{hooks_url}/hooks", receiver, exit_when_done)
+        finally:
+            for proc in (connector, worker):
+                proc.send_signal(signal.SIGTERM)
+            for proc in (connector, worker):
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+async def _submit_and_watch(base: str, hook: str, receiver: Receiver, exit_when_done: bool) -> None:
+    run = f"demo-{int(time.time())}"
+    batches = sample_batches(run, hook)
+    async with BatchwireClient(base, KEY) as client:
+        started = time.monotonic()
+        for shape, batch in batches:
+            answer = await client.submit(TENANT, batch)
+            click.echo(f"submitted {answer['batch_id']:<24} {shape}")
+        ids = [batch["batch_id"] for _, batch in batches]
+        click.echo("progress:")
+        statuses: dict[str, dict[str, Any]] = {}
+        while True:
+            for batch_id in ids:
+                statuses[batch_id] = await client.status(batch_id)
+            for status in statuses.values():
+                click.echo(_line(status, started))
+            done = all(s["status"] in FINAL_STATUSES for s in statuses.values())
+            if done and receiver.batches_done >= set(ids):
+                break
+            await asyncio.sleep(1.0)
+        click.echo(
+            f"all {len(ids)} batches ended; {receiver.count} callbacks received, "
+            f"{receiver.bad_signatures} with a bad signature"
+        )
+        click.echo(f"look at: {base}/dashboard#key={KEY}")
+        for batch_id in ids:
+            click.echo(f"         {base}/v1/batches/{batch_id}/results   (Bearer {KEY})")
+        if not exit_when_done:
+            click.echo("everything keeps running; Ctrl-C stops it")
+            await asyncio.Event().wait()
 
 
 def run_demo(*, exit_when_done: bool) -> None:
     home = cache_root() / "demo"
+    home.mkdir(parents=True, exist_ok=True)
     broker = LocalBroker(home=home / "broker", port=0)
     click.echo("starting the local Kafka broker (the first run fetches it from Maven Central)")
     bootstrap = broker.start()
     click.echo(f"broker ready at {bootstrap}")
-    port = free_port()
-    env = {
-        **os.environ,
-        "BATCHWIRE_KAFKA_BOOTSTRAP": bootstrap,
-        "BATCHWIRE_ALLOWED_TENANTS": TENANT,
-        "BATCHWIRE_TOPIC_PREFIX": "demo.",
-        "BATCHWIRE_WEB_PORT": str(port),
-        "BATCHWIRE_DATA_DIR": str(home / "worker-data"),
-    }
-    log_path = home / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
     try:
-        _wait_ready(f"http://127.0.0.1:{port}/healthz", worker, log_path)
-        click.echo(f"worker ready: http://127.0.0.1:{port}/healthz (log {log_path})")
-        finals = asyncio.run(_run_batches(bootstrap, "demo.", f"demo-{int(time.time())}"))
-        click.echo("all sample batches ended:")
-        for status in finals.values():
-            click.echo(f"  {status['batch_id']}: {status['status']}, {status['item_errors'] or ''}")
-        if not exit_when_done:
-            click.echo("worker and broker keep running; Ctrl-C stops them")
-            while worker.poll() is None:
-                time.sleep(1)
+        asyncio.run(_run(home, bootstrap, exit_when_done))
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:
-        worker.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            worker.wait(30)
-        if worker.poll() is None:
-            worker.kill()
         broker.stop()
-        click.echo("stopped the worker and the broker")
-
-
-def _wait_ready(url: str, worker: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            tail = log_path.read_text(errors="replace").splitlines()[-30:]
-            raise click.ClickException("the worker exited:\n" + "\n".join(tail))
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            if httpx.get(url, timeout=2).json().get("ready"):
-                return
-        time.sleep(0.5)
-    raise click.ClickException(f"the worker did not become ready; see {log_path}")
+        click.echo("stopped the worker, the connector, the demo servers and the broker")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import email.utils
 import inspect
 import json
 import logging
@@ -21,31 +20,19 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 
 from streams.handlers import ActionContext, get_handler
+from streams.http_headers import HOP_BY_HOP_HEADERS, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 # Never forwarded from the batch's headers (nor taken from an item's): the client computes them.
-HOP_BY_HOP_HEADERS = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 DROPPED_HEADERS = HOP_BY_HOP_HEADERS | {"host", "content-length"}
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -301,7 +288,7 @@ class HttpExecutor:
             success, "succeeded" if success else "failed", code, headers, output, errors, 1
         )
         retryable = code == 429 or 500 <= code <= 599
-        retry_after = _retry_after_seconds(headers.get("retry-after")) if retryable else None
+        retry_after = parse_retry_after(headers.get("retry-after")) if retryable else None
         return _Attempt(outcome, retryable, retry_after)
 
     # -- retries ----------------------------------------------------------------------------
@@ -443,30 +430,6 @@ def _decode_output(body: bytes, charset: str | None, truncated: bool) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP date; None if absent/bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        return _seconds_until_http_date(value)
-    if seconds != seconds or seconds < 0 or seconds == float("inf"):
-        return None
-    return seconds
-
-
-def _seconds_until_http_date(value: str) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _describe_transport_error(exc: httpx.TransportError, timeout: httpx.Timeout) -> str:

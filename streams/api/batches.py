@@ -22,14 +22,6 @@ from streams.topics import ledger
 DEFAULT_PAGE = 100
 
 
-def _local_state(tenants: frozenset[str], batch_id: str) -> dict[str, Any] | None:
-    for tenant in sorted(tenants):
-        state = batch_state.get(batch_key(tenant, batch_id))
-        if state is not None:
-            return dict(state)
-    return None
-
-
 def _wait_seconds(request: web.Request) -> float | None:
     raw = request.query.get("wait")
     if raw is None:
@@ -38,6 +30,16 @@ def _wait_seconds(request: web.Request) -> float | None:
         return max(0.0, float(raw))
     except ValueError as exc:
         raise ApiError("invalid_batch_format", f"wait must be seconds, got {raw!r}") from exc
+
+
+class BatchView(ApiView):
+    def state_or_404(self, request: web.Request, batch_id: str) -> dict[str, Any]:
+        """The batch's state on this worker, among the key's tenants; else 404."""
+        for tenant in sorted(self.lookup_tenants(request)):
+            state = batch_state.get(batch_key(tenant, batch_id))
+            if state is not None:
+                return dict(state)
+        raise ApiError("not_found", f"no batch {batch_id!r} for this key")
 
 
 @app.page("/v1/tenants/{tenant}/batches", name="submit")
@@ -74,22 +76,18 @@ class Submitted(ApiView):
 
 
 @app.page("/v1/batches/{batch_id}", name="status")
-class Status(ApiView):
+class Status(BatchView):
     @app.table_route(table=batch_state, match_info="batch_id")  # type: ignore[arg-type]
     async def get(self, request: web.Request, batch_id: str) -> web.Response:
-        state = _local_state(self.lookup_tenants(request), batch_id)
-        if state is None:
-            raise ApiError("not_found", f"no batch {batch_id!r} for this key")
+        state = self.state_or_404(request, batch_id)
         return self.json({**aggregation.status_record(state), **urls(batch_id)})
 
 
 @app.page("/v1/batches/{batch_id}/results", name="results")
-class Results(ApiView):
+class Results(BatchView):
     @app.table_route(table=batch_state, match_info="batch_id")  # type: ignore[arg-type]
     async def get(self, request: web.Request, batch_id: str) -> web.Response:
-        state = _local_state(self.lookup_tenants(request), batch_id)
-        if state is None:
-            raise ApiError("not_found", f"no batch {batch_id!r} for this key")
+        state = self.state_or_404(request, batch_id)
         cursor, limit = _page(request)
         wanted = request.query.get("status")
         page: list[dict[str, Any]] = []
@@ -117,12 +115,10 @@ def _page(request: web.Request) -> tuple[int, int]:
 
 
 @app.page("/v1/batches/{batch_id}/cancel", name="cancel")
-class Cancel(ApiView):
+class Cancel(BatchView):
     @app.table_route(table=batch_state, match_info="batch_id")  # type: ignore[arg-type]
     async def post(self, request: web.Request, batch_id: str) -> web.Response:
-        state = _local_state(self.lookup_tenants(request), batch_id)
-        if state is None:
-            raise ApiError("not_found", f"no batch {batch_id!r} for this key")
+        state = self.state_or_404(request, batch_id)
         event = {"type": "cancel", "tenant": state["tenant"], "batch_id": batch_id}
         await publish(ledger, batch_id.encode(), encode_event(event))
         return self.json({**aggregation.status_record(state), **urls(batch_id)}, status=202)

@@ -17,24 +17,11 @@ from streams.api.errors import ApiError
 from streams.api.submit import submit, wait_for_end
 from streams.api.views import ApiView
 from streams.app import app
+from streams.http_headers import HOP_BY_HOP_HEADERS
 
 MAX_REQUESTS = 100
 DEFAULT_WAIT_S = 30.0
-NOT_INHERITED = frozenset(
-    {
-        "authorization",
-        "host",
-        "content-length",
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+NOT_INHERITED = HOP_BY_HOP_HEADERS | {"authorization", "host", "content-length"}
 #: the answer's `code` for an item that got no HTTP answer
 CODE_WITHOUT_ANSWER = {"skipped": 424, "cancelled": 409, "timed_out": 504, "failed": 502}
 

@@ -25,8 +25,8 @@ from connectors.delivery import (
     Verdict,
     classify_status,
     endpoint_key,
-    parse_retry_after,
 )
+from streams.http_headers import parse_retry_after
 
 BIG_BODY = bytes(ord("a") + i % 26 for i in range(100 * 1024))
 WEBHOOK_HEADERS = {

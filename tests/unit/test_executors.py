@@ -25,7 +25,6 @@ from streams.executors import (
     ActionError,
     HttpExecutor,
     Outcome,
-    _retry_after_seconds,
     merge_headers,
     run_action,
 )
@@ -35,6 +34,7 @@ from streams.handlers import (
     get_handler,
     import_handler_modules,
 )
+from streams.http_headers import parse_retry_after
 
 TENANT = "acme"
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
@@ -499,16 +499,16 @@ async def test_past_deadline_sends_nothing(make_executor: Factory, target: Targe
 
 
 def test_retry_after_parsing() -> None:
-    assert _retry_after_seconds("3") == 3.0
-    assert _retry_after_seconds(" 0 ") == 0.0
-    assert _retry_after_seconds("-1") is None
-    assert _retry_after_seconds("soon") is None
-    assert _retry_after_seconds(None) is None
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 0 ") == 0.0
+    assert parse_retry_after("-1") is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
     future = datetime.now(UTC) + timedelta(seconds=120)
-    seconds = _retry_after_seconds(format_datetime(future, usegmt=True))
+    seconds = parse_retry_after(format_datetime(future, usegmt=True))
     assert seconds is not None and 100 < seconds <= 120
     past = datetime.now(UTC) - timedelta(seconds=120)
-    assert _retry_after_seconds(format_datetime(past, usegmt=True)) == 0.0
+    assert parse_retry_after(format_datetime(past, usegmt=True)) == 0.0
 
 
 # ------------------------------------------------------------------------------ refusals
