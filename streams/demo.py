@@ -13,11 +13,13 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import httpx
 from aiohttp import web
 
 from streams.aggregation import FINAL_STATUSES
-from streams.client import BatchwireClient, verify_webhook
+from streams.client import BatchwireApiError, BatchwireClient, verify_webhook
 from streams.localkafka import LocalBroker
 from streams.localkafka.broker import cache_root, free_port
 
@@ -198,16 +200,21 @@ async def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> Non
     raise click.ClickException(f"the worker did not become ready; see {log}")
 
 
-def _line(status: dict[str, Any], started: float) -> str:
+def _line(status: dict[str, Any]) -> str:
     c = status["counters"]
-    rate = c["processed"] / max(time.monotonic() - started, 1e-3)
     width = 24
     filled = int(width * c["processed"] / max(c["posted"], 1))
     bar = "#" * filled + "-" * (width - filled)
+    rate = ""
+    if status.get("updated_at") and status.get("created_at"):
+        seconds = (
+            datetime.fromisoformat(status["updated_at"])
+            - datetime.fromisoformat(status["created_at"])
+        ).total_seconds()
+        rate = f"{c['processed'] / seconds:7.0f} items/s" if seconds > 0 else ""
     return (
         f"  {status['batch_id']:<24} [{bar}] {c['processed']:>5}/{c['posted']:<5} "
-        f"ok {c['succeeded']:<5} failed {c['failed']:<3} {status['status']:<22} "
-        f"{rate:7.0f} items/s"
+        f"ok {c['succeeded']:<5} failed {c['failed']:<3} {status['status']:<22} {rate}"
     )
 
 
@@ -251,26 +258,40 @@ async def _run(home: Path, bootstrap: str, exit_when_done: bool) -> None:
                     proc.kill()
 
 
+async def _status(client: BatchwireClient, batch_id: str) -> dict[str, Any]:
+    """The batch's status, or `accepted` while its first part is still on its way."""
+    try:
+        return await client.status(batch_id)
+    except BatchwireApiError as exc:
+        if exc.code != "not_found":
+            raise
+    counters = dict.fromkeys(("posted", "processed", "succeeded", "failed", "skipped"), 0)
+    return {"batch_id": batch_id, "status": "accepted", "counters": counters}
+
+
 async def _submit_and_watch(base: str, hook: str, receiver: Receiver, exit_when_done: bool) -> None:
     run = f"demo-{int(time.time())}"
     batches = sample_batches(run, hook)
     async with BatchwireClient(base, KEY) as client:
-        started = time.monotonic()
         for shape, batch in batches:
             answer = await client.submit(TENANT, batch)
             click.echo(f"submitted {answer['batch_id']:<24} {shape}")
         ids = [batch["batch_id"] for _, batch in batches]
-        click.echo("progress:")
-        statuses: dict[str, dict[str, Any]] = {}
+        # every batch ends with a batch callback, except those asking for item callbacks only
+        final_callbacks = {b["batch_id"] for _, b in batches if b["callback"].get("mode") != "item"}
+        click.echo("progress (a line when a batch changes):")
+        shown: dict[str, str] = {}
         while True:
-            for batch_id in ids:
-                statuses[batch_id] = await client.status(batch_id)
-            for status in statuses.values():
-                click.echo(_line(status, started))
+            statuses = {batch_id: await _status(client, batch_id) for batch_id in ids}
+            for batch_id, status in statuses.items():
+                line = _line(status)
+                if shown.get(batch_id) != line:
+                    click.echo(line)
+                    shown[batch_id] = line
             done = all(s["status"] in FINAL_STATUSES for s in statuses.values())
-            if done and receiver.batches_done >= set(ids):
+            if done and receiver.batches_done >= final_callbacks:
                 break
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
         click.echo(
             f"all {len(ids)} batches ended; {receiver.count} callbacks received, "
             f"{receiver.bad_signatures} with a bad signature"
@@ -286,6 +307,8 @@ async def _submit_and_watch(base: str, hook: str, receiver: Receiver, exit_when_
 def run_demo(*, exit_when_done: bool) -> None:
     home = cache_root() / "demo"
     home.mkdir(parents=True, exist_ok=True)
+    # each demo starts a new broker, so the worker's table stores start empty too
+    shutil.rmtree(home / "worker-data", ignore_errors=True)
     broker = LocalBroker(home=home / "broker", port=0)
     click.echo("starting the local Kafka broker (the first run fetches it from Maven Central)")
     bootstrap = broker.start()

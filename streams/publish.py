@@ -20,13 +20,19 @@ log = logging.getLogger(__name__)
 _crashing: set[asyncio.Future[Any]] = set()
 
 
+async def stop_worker(exc: BaseException, doing: str) -> None:
+    """Stop the worker on a fault (not bad input): what it was doing is not acknowledged, so
+    it is redelivered when the worker (or another) takes the partition again."""
+    log.critical("%s failed: %r; stopping the worker", doing, exc, exc_info=exc)
+    await app.crash(exc)
+
+
 def _check(fut: asyncio.Future[Any]) -> None:
     if fut.cancelled():
         return
     exc = fut.exception()
     if exc is not None:
-        log.critical("a message could not be written to Kafka: %r; stopping the worker", exc)
-        crash = asyncio.ensure_future(app.crash(exc))
+        crash = asyncio.ensure_future(stop_worker(exc, "writing a message to Kafka"))
         _crashing.add(crash)
         crash.add_done_callback(_crashing.discard)
 

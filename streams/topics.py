@@ -56,5 +56,11 @@ aggregator_input = app.topic(
 
 
 async def declare_topics(bootstrap: str) -> None:
-    """Create every topic of the pipeline that does not exist yet."""
-    await ensure_topics(bootstrap, TOPIC_CONFIGS, PARTITIONS)
+    """Create every topic of the pipeline, and the tables' changelogs, that does not exist
+    yet.  Creating the changelogs here (not lazily, as Faust does) means they exist, with
+    their partitions and a 10 MB message limit, before the first table write."""
+    changelogs = {
+        table.changelog_topic.get_topic_name(): topic_config(compacted=True)
+        for table in app.tables.values()
+    }
+    await ensure_topics(bootstrap, {**TOPIC_CONFIGS, **changelogs}, PARTITIONS)

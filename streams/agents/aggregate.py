@@ -34,6 +34,7 @@ from streams.aggregation import State
 from streams.app import app
 from streams.clock import iso
 from streams.controls import control_record
+from streams.errors import CodecError
 from streams.keys import batch_key, item_topic_key, part_key, result_key
 from streams.messages import (
     batch_callback,
@@ -45,7 +46,7 @@ from streams.messages import (
 )
 from streams.metrics import metrics
 from streams.options import options
-from streams.publish import publish
+from streams.publish import publish, stop_worker
 from streams.tables import (
     active_batches,
     batch_parts,
@@ -80,18 +81,16 @@ async def aggregate(stream: faust.StreamT[bytes]) -> None:
         CHUNK_MAX, within=CHUNK_WITHIN_S
     ):
         chunk = Chunk()
-        for event in events:
-            try:
+        try:
+            for event in events:
                 with in_event(event):
                     await chunk.handle(event)
-            except Exception:
-                log.exception(
-                    "aggregating %s[%s]@%s failed",
-                    event.message.topic,
-                    event.message.partition,
-                    event.message.offset,
-                )
-        await chunk.close()
+            await chunk.close()
+        except Exception as exc:
+            # Not bad input (that is skipped in `handle`) but a fault: stop rather than ack
+            # events whose effects were not written; after a restart they are redelivered.
+            await stop_worker(exc, f"aggregating a chunk ending at {_event_id(events[-1])}")
+            return
 
 
 @app.timer(TICK_INTERVAL_S)
@@ -124,10 +123,17 @@ class Chunk:
 
     async def handle(self, event: faust.EventT) -> None:
         value: bytes = event.value
-        if value.startswith(codec.MAGIC):
-            await self.on_result(codec.decode_as("ItemResult", value), value, event)
+        try:
+            if value.startswith(codec.MAGIC):
+                result = codec.decode_as("ItemResult", value)
+            else:
+                message = decode_event(value)
+        except (CodecError, ValueError) as exc:
+            log.error("skipping an unreadable message at %s: %s", _event_id(event), exc)
             return
-        message = decode_event(value)
+        if value.startswith(codec.MAGIC):
+            await self.on_result(result, value, event)
+            return
         kind = message.get("type")
         if kind == "part":
             await self.on_part(message, event)

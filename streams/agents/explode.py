@@ -28,7 +28,7 @@ from streams.clock import iso
 from streams.errors import CodecError, SubmissionError
 from streams.keys import batch_key, item_topic_key, part_key
 from streams.messages import encode_event, item_requested, part_registered, rejection
-from streams.publish import publish
+from streams.publish import publish, stop_worker
 from streams.tables import held_parts, submissions
 from streams.topics import batches, items, ledger, rejected
 from streams.validation import content_hash, validate_submission
@@ -42,13 +42,14 @@ async def explode(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
         try:
             await handle_submission(event.value, event.headers, event.message)
-        except Exception:  # the worker never stops for one submission
-            log.exception(
-                "submission at %s[%s]@%s failed unexpectedly",
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
+        except Exception as exc:
+            # Bad input never gets here (it is rejected); a fault stops the worker rather
+            # than ack a submission that was not exploded: it is redelivered after a restart.
+            message = event.message
+            await stop_worker(
+                exc, f"exploding {message.topic}[{message.partition}]@{message.offset}"
             )
+            return
 
 
 def _content_type(headers: Any) -> str | None:
