@@ -1,0 +1,104 @@
+"""The `batchwire` command line against a real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.localkafka.broker import free_port
+from tests.fixtures.workers import WorkerFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_submit_watch_and_results(worker_factory: WorkerFactory, tmp_path: Path) -> None:
+    worker = worker_factory()
+    api = ("--url", worker.url, "--key", "key-acme")
+    batch = tmp_path / "batch.json"
+    batch.write_text(
+        json.dumps(
+            {
+                "items": [
+                    {"id": f"j{i}", "namespace": "batchwire", "action": "echo", "params": {"i": i}}
+                    for i in range(20)
+                ]
+            }
+        )
+    )
+    code, out, err = await cli(
+        "submit", str(batch), "--tenant", "acme", "--batch-id", "cli-1", *api
+    )
+    assert code == 0, err
+    assert out.strip() == "cli-1"
+    code, out, err = await cli("status", "cli-1", "--watch", *api)
+    assert code == 0, err
+    last = out.strip().split("\r")[-1]
+    assert "20/20" in last and "100%" in last and last.endswith("completed")
+
+    table = tmp_path / "results.csv"
+    code, _, err = await cli("results", "cli-1", "--format", "csv", "-o", str(table), *api)
+    assert code == 0 and err.strip() == "20 results"
+    rows = list(csv.DictReader(table.open()))
+    assert [r["item_id"] for r in rows] == [f"j{i}" for i in range(20)]
+    assert json.loads(rows[3]["output"]) == {"i": 3}
+
+    lines = tmp_path / "items.ndjson"
+    lines.write_text(
+        "\n".join(
+            json.dumps({"namespace": "batchwire", "action": "noop", "params": {"n": n}})
+            for n in range(50)
+        )
+    )
+    code, out, err = await cli("submit", str(lines), "--tenant", "acme", *api)
+    assert code == 0, err
+    code, out, err = await cli("status", out.strip(), "--watch", *api)
+    assert out.strip().split("\r")[-1].endswith("completed")
+    code, out, _ = await cli("results", "cli-1", "--status", "succeeded", *api)
+    assert len(out.splitlines()) == 20 and json.loads(out.splitlines()[0])["item_id"] == "j0"
+
+
+async def test_clear_messages(worker_factory: WorkerFactory, tmp_path: Path) -> None:
+    worker = worker_factory()
+    api = ("--url", worker.url, "--key", "key-acme")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"items": [\n  {"id": 1,}\n]}')
+    code, _, err = await cli("submit", str(broken), "--tenant", "acme", *api)
+    assert code == 1 and "line 2, column 12: Expecting property name" in err
+
+    bad_line = tmp_path / "bad.ndjson"
+    bad_line.write_text('{"namespace": "a", "action": "b", "params": {}}\n{"namespace": \n')
+    code, _, err = await cli("submit", str(bad_line), "--tenant", "acme", *api)
+    assert code == 1 and "line 2, column" in err
+
+    code, _, err = await cli("status", "no-such-batch", *api)
+    assert code == 1 and "unknown batch" in err
+
+    code, _, err = await cli(
+        "status", "x", "--url", f"http://127.0.0.1:{free_port()}", "--key", "k"
+    )
+    assert code == 1 and "cannot reach batchwire" in err
+
+    invalid = tmp_path / "empty.json"
+    invalid.write_text('{"items": []}')
+    code, _, err = await cli("submit", str(invalid), "--tenant", "acme", *api)
+    assert code == 1 and "empty_batch" in err
