@@ -113,7 +113,12 @@ def worker(
         retry_non_idempotent=retry_non_idempotent,
         retention_days=retention_days,
     )
-    run_worker(loglevel=loglevel, web_host=web_host, canonical_url=canonical_url, tunables=tunables)
+    try:
+        run_worker(
+            loglevel=loglevel, web_host=web_host, canonical_url=canonical_url, tunables=tunables
+        )
+    except BatchwireError as exc:
+        _fail(exc)
 
 
 @main.group(invoke_without_command=True)

@@ -6,7 +6,9 @@ import contextlib
 from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from streams.errors import BrokerError
 
 PARTITIONS = 8
 MAX_MESSAGE_BYTES = str(10 * 1024 * 1024)
@@ -30,7 +32,13 @@ async def ensure_topics(
 ) -> None:
     """Create every topic of `configs` that does not exist yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise BrokerError(
+            f"cannot reach Kafka at {bootstrap} (BATCHWIRE_KAFKA_BOOTSTRAP); "
+            "is a broker running? `batchwire kafka up` starts a local one"
+        ) from exc
     try:
         existing = set(await admin.list_topics())
         missing = [

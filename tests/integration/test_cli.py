@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -102,3 +103,12 @@ async def test_clear_messages(worker_factory: WorkerFactory, tmp_path: Path) -> 
     invalid.write_text('{"items": []}')
     code, _, err = await cli("submit", str(invalid), "--tenant", "acme", *api)
     assert code == 1 and "empty_batch" in err
+
+
+async def test_a_missing_broker_is_one_clear_line() -> None:
+    env = {**os.environ, "BATCHWIRE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
+    for command in ("worker", "connector"):
+        code, _, err = await cli(command, env=env)
+        assert code == 1, err
+        assert err.strip().splitlines()[-1].startswith("error: cannot reach Kafka at 127.0.0.1:")
+        assert "Traceback" not in err
