@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.settings import Secret
 from tests.fixtures.kafka_io import read_for
 from tests.fixtures.targets import TargetApi
 from tests.fixtures.workers import WorkerFactory, WorkerProcess
@@ -193,6 +194,18 @@ async def test_idempotent_submit_conflict_isolation_and_cancel(
     items = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.items", 2.0)
     mine = sorted(r.decoded()["item_id"] for r in items if r.decoded()["batch_id"] == "idem-1")
     assert mine == ["ü-j0-✓", "ü-j1-✓", "ü-j2-✓"]
+
+
+async def test_keys_never_reach_the_log(worker_factory: WorkerFactory) -> None:
+    worker = worker_factory()
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        for headers in (ACME, {"Authorization": "Bearer not-a-key-9f8e7d"}):
+            await client.post("/v1/tenants/acme/batches", json={"items": jobs(1)}, headers=headers)
+            await client.get("/v1/batches/nope", headers=headers)
+    worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    assert "key-acme" not in log and "not-a-key-9f8e7d" not in log
+    assert repr(Secret("key-acme")) == "Secret('****')"
 
 
 async def test_concurrent_submits_of_one_batch_make_one_batch(
