@@ -113,36 +113,25 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-async def _metadata_answers(bootstrap: str) -> bool:
-    from aiokafka.admin import AIOKafkaAdminClient
-
+def _port_open(bootstrap: str) -> bool:
     host, _, port = bootstrap.rpartition(":")
-    try:  # a closed port answers at once; only an open one is worth a metadata request
+    try:
         socket.create_connection((host, int(port)), timeout=2).close()
     except (OSError, ValueError):
         return False
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-    try:
-        await admin.start()
-        await admin.describe_cluster()
-        return True
-    except Exception:
-        return False
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.close()
+    return True
 
 
-async def _group_coordinator_answers(bootstrap: str) -> bool:
-    """The first group lookup on a new broker creates `__consumer_offsets`; until that is
-    done, consumer groups cannot join.  A broker is ready once a lookup succeeds."""
+async def _admin_answers(bootstrap: str, group: str | None) -> bool:
+    """A metadata request (and, with `group`, a group coordinator lookup) succeeds."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
         await admin.start()
-        await admin.find_coordinator("batchwire-readiness")
+        await admin.describe_cluster()
+        if group is not None:
+            await admin.find_coordinator(group)
         return True
     except Exception:
         return False
@@ -151,13 +140,16 @@ async def _group_coordinator_answers(bootstrap: str) -> bool:
             await admin.close()
 
 
-def group_coordinator_answers(bootstrap: str) -> bool:
-    return asyncio.run(_group_coordinator_answers(bootstrap))
-
-
 def metadata_answers(bootstrap: str) -> bool:
-    """True when a broker at `bootstrap` answers a metadata request."""
-    return asyncio.run(_metadata_answers(bootstrap))
+    """True when a broker at `bootstrap` answers a metadata request.  (A closed port answers
+    at once; only an open one is worth a request.)"""
+    return _port_open(bootstrap) and asyncio.run(_admin_answers(bootstrap, None))
+
+
+def ready_for_groups(bootstrap: str) -> bool:
+    """The first group lookup on a new broker creates `__consumer_offsets`; until that is
+    done, consumer groups cannot join.  A broker is ready once a lookup succeeds."""
+    return _port_open(bootstrap) and asyncio.run(_admin_answers(bootstrap, "batchwire-readiness"))
 
 
 @dataclass
@@ -296,7 +288,7 @@ class LocalBroker:
             if proc.poll() is not None:
                 self._forget()
                 raise BrokerError(f"the broker exited with {proc.returncode}:\n{self.log_tail()}")
-            if metadata_answers(self.bootstrap) and group_coordinator_answers(self.bootstrap):
+            if ready_for_groups(self.bootstrap):
                 return self.bootstrap
             time.sleep(0.3)
         self.stop()
