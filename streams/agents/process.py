@@ -22,10 +22,11 @@ from streams import codec
 from streams.app import app, settings
 from streams.clock import iso
 from streams.controls import Controls
+from streams.errors import CodecError
 from streams.executors import HttpExecutor, Outcome, run_action
 from streams.handlers import ActionContext
 from streams.keys import batch_key
-from streams.lanes import Lanes
+from streams.lanes import Job, Lanes
 from streams.messages import item_result
 from streams.metrics import metrics
 from streams.options import options
@@ -54,7 +55,7 @@ async def process(stream: faust.StreamT[bytes]) -> None:
         async for event in cast(faust.Stream[bytes], stream).noack().events():
             try:
                 req = codec.decode_as("ItemRequested", event.value)
-            except Exception as exc:
+            except CodecError as exc:
                 log.error(
                     "dropping an undecodable item at %s[%s]@%s: %s",
                     event.message.topic,
@@ -73,7 +74,9 @@ async def process(stream: faust.StreamT[bytes]) -> None:
         await executor.aclose()
 
 
-def _job(req: dict[str, Any], event: faust.EventT, executor: HttpExecutor) -> Any:
+def _job(req: dict[str, Any], event: faust.EventT, executor: HttpExecutor) -> Job:
+    """Run the item, publish its result, then acknowledge its offset (in that order)."""
+
     async def job() -> None:
         started = time.monotonic()
         result = await run_item(req, executor)
