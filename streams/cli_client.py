@@ -16,26 +16,65 @@ from typing import IO, Any
 
 import click
 import httpx
+import ijson
 from aiokafka.errors import KafkaConnectionError
 
 from streams.client import BatchwireApiError, BatchwireClient, KafkaBatches, is_final
+
+JSON_ERROR_REPARSE_BYTES = 64 * 1024 * 1024
 
 
 class FileError(click.ClickException):
     """A submission file that cannot be read, with the line and column of the problem."""
 
 
-def read_json_batch(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FileError(f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-    if isinstance(value, list):
-        return {"items": value}
-    if not isinstance(value, dict):
-        raise FileError(f"{path}: expected a batch object or a list of items")
-    return value
+def _json_error(path: Path, exc: Exception) -> FileError:
+    """Name the line and column of a JSON error (the streaming parser cannot, so the file is
+    parsed once more for the message; a file too large for that gets the parser's text)."""
+    if path.stat().st_size <= JSON_ERROR_REPARSE_BYTES:
+        try:
+            json.loads(path.read_bytes())
+        except json.JSONDecodeError as error:
+            return FileError(f"{path}: line {error.lineno}, column {error.colno}: {error.msg}")
+        except UnicodeDecodeError as error:
+            return FileError(f"{path}: not UTF-8 ({error})")
+    return FileError(f"{path}: {exc}")
+
+
+def json_batch_fields(path: Path) -> dict[str, Any]:
+    """The batch-level fields of a JSON batch file, without building its `items`."""
+    fields: dict[str, Any] = {}
+    key: str | None = None
+    builder: Any = None
+    with path.open("rb") as stream:
+        try:
+            for prefix, event, value in ijson.parse(stream, use_float=True):
+                if prefix == "" and event == "start_array":
+                    return {}  # a plain list of items
+                if prefix == "" and event in ("map_key", "end_map"):
+                    if builder is not None and key is not None:
+                        fields[key] = builder.value
+                    key = value if event == "map_key" else None
+                    builder = ijson.ObjectBuilder() if key not in (None, "items") else None
+                elif builder is not None:
+                    builder.event(event, value)
+        except ijson.JSONError as exc:
+            raise _json_error(path, exc) from exc
+    return fields
+
+
+def json_batch_items(path: Path) -> Iterator[dict[str, Any]]:
+    """The items of a JSON batch file (`{"items": [...]}` or `[...]`), one at a time."""
+    with path.open("rb") as stream:
+        first = stream.read(1 << 12).lstrip()[:1]
+        stream.seek(0)
+        if first not in (b"{", b"["):
+            raise FileError(f"{path}: expected a batch object or a list of items")
+        prefix = "item" if first == b"[" else "items.item"
+        try:
+            yield from ijson.items(stream, prefix, use_float=True)
+        except ijson.JSONError as exc:
+            raise _json_error(path, exc) from exc
 
 
 def ndjson_items(path: Path) -> Iterator[dict[str, Any]]:
@@ -65,19 +104,28 @@ async def submit_file(
     kafka: str | None,
     prefix: str,
 ) -> str:
-    if kafka is not None:
-        batch = {"items": list(ndjson_items(path))} if _is_ndjson(path) else read_json_batch(path)
-        batch = {**batch, "tenant": tenant, **({"batch_id": batch_id} if batch_id else {})}
+    ndjson = _is_ndjson(path)
+    fields = {} if ndjson else json_batch_fields(path)
+    items = ndjson_items(path) if ndjson else json_batch_items(path)
+    if batch_id:
+        fields["batch_id"] = batch_id
+    if kafka is not None:  # one message per part: the parts are built in memory here
         async with KafkaBatches(kafka, topic_prefix=prefix) as topic:
-            return await topic.submit(batch)
+            return await topic.submit({**fields, "tenant": tenant, "items": list(items)})
+    callback = fields.get("callback") or {}
     async with BatchwireClient(url, key) as client:
-        if _is_ndjson(path):
-            answer = await client.submit_ndjson(tenant, ndjson_items(path), batch_id=batch_id)
-        else:
-            batch = read_json_batch(path)
-            answer = await client.submit(
-                tenant, {**batch, **({"batch_id": batch_id} if batch_id else {})}
-            )
+        # both kinds of file go as NDJSON: read and sent item by item, never held whole
+        answer = await client.submit_ndjson(
+            tenant,
+            items,
+            batch_id=fields.get("batch_id"),
+            callback_url=callback.get("url"),
+            callback_mode=callback.get("mode"),
+            metadata=fields.get("metadata"),
+            deadline_s=fields.get("deadline_s"),
+            stop_on_failure=fields.get("stop_on_failure"),
+            headers=fields.get("headers"),
+        )
     return str(answer["batch_id"])
 
 

@@ -190,6 +190,7 @@ class BatchwireClient:
         metadata: Any = None,
         deadline_s: float | None = None,
         stop_on_failure: bool | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Submit items as `application/x-ndjson`, one per line, streamed as they are produced.
 
@@ -203,6 +204,7 @@ class BatchwireClient:
             metadata=metadata,
             deadline_s=deadline_s,
             stop_on_failure=stop_on_failure,
+            headers=headers,
         )
         answer: dict[str, Any] = await self._request(
             "POST",
@@ -355,6 +357,7 @@ def _ndjson_params(
     metadata: Any,
     deadline_s: float | None,
     stop_on_failure: bool | None,
+    headers: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The query string of an NDJSON submission (only the fields that are set)."""
     params = {
@@ -364,6 +367,7 @@ def _ndjson_params(
         "metadata": None if metadata is None else json.dumps(metadata),
         "deadline_s": None if deadline_s is None else str(deadline_s),
         "stop_on_failure": None if stop_on_failure is None else str(stop_on_failure).lower(),
+        "headers": None if headers is None else json.dumps(dict(headers)),
     }
     return {name: value for name, value in params.items() if value is not None}
 

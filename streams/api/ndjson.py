@@ -4,7 +4,7 @@ The body is never held whole: lines are validated part by part (each part under 
 default message size) and spooled to a temporary file; the parts are published once the
 whole body has been read and found valid, since every part carries the total `parts`.
 Batch-level fields come from the query string: `batch_id`, `callback_url`, `callback_mode`,
-`stop_on_failure`, `deadline_s`, and `metadata` (JSON).
+`stop_on_failure`, `deadline_s`, and `metadata` and `headers` (JSON).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def batch_fields(query: Any, tenant: str) -> dict[str, Any]:
             fields["deadline_s"] = float(query["deadline_s"])
         if query.get("metadata") is not None:
             fields["metadata"] = json.loads(query["metadata"])
+        if query.get("headers") is not None:
+            fields["headers"] = json.loads(query["headers"])
     except ValueError as exc:
         raise ApiError("invalid_batch_format", f"bad query parameter: {exc}") from exc
     return fields

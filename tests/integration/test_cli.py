@@ -74,6 +74,28 @@ async def test_submit_watch_and_results(worker_factory: WorkerFactory, tmp_path:
     assert code == 0, err
     code, out, err = await cli("status", out.strip(), "--watch", *api)
     assert out.strip().split("\r")[-1].endswith("completed")
+    whole = tmp_path / "whole.json"  # batch fields before and after the items, streamed
+    whole.write_text(
+        json.dumps(
+            {
+                "metadata": {"asyncId": "w-9", "price": 1.5},
+                "items": [
+                    {"id": f"w{i}", "namespace": "batchwire", "action": "echo", "params": {"i": i}}
+                    for i in range(30)
+                ],
+                "headers": {"X-Trace": "t"},
+                "batch_id": "cli-json",
+            }
+        )
+    )
+    code, out, err = await cli("submit", str(whole), "--tenant", "acme", *api)
+    assert code == 0 and out.strip() == "cli-json", err
+    code, out, err = await cli("status", "cli-json", "--watch", *api)
+    assert out.strip().split("\r")[-1].endswith("completed"), err
+    code, out, _ = await cli("status", "cli-json", *api)
+    assert json.loads(out)["metadata"] == {"asyncId": "w-9", "price": 1.5}
+    assert json.loads(out)["counters"]["succeeded"] == 30
+
     code, out, _ = await cli("results", "cli-1", "--status", "succeeded", *api)
     assert len(out.splitlines()) == 20 and json.loads(out.splitlines()[0])["item_id"] == "j0"
 
