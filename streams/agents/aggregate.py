@@ -35,7 +35,7 @@ from streams.app import app
 from streams.clock import iso
 from streams.controls import control_record
 from streams.errors import CodecError
-from streams.keys import batch_key, item_topic_key, part_key, result_key
+from streams.keys import batch_key, item_topic_key, part_key, result_key, split_batch_key
 from streams.messages import (
     batch_callback,
     decode_event,
@@ -219,7 +219,7 @@ class Chunk:
         for key, entry in list(active_batches.items()):
             if entry.get("partition") != partition:
                 continue
-            tenant, batch_id = key.split("/", 1)
+            tenant, batch_id = split_batch_key(key)
             if now >= entry["deadline_at"]:
                 state = self.state(tenant, batch_id, event)
                 if aggregation.pass_deadline(state, iso()):
