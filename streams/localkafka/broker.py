@@ -103,6 +103,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id that StorageTool's argument parser accepts.
+
+    The id is URL-safe base64 of a UUID, so about 1 in 64 start with "-", which the
+    parser reads as an option; Kafka's own ``Uuid.randomUuid`` skips those too.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -264,7 +276,7 @@ class LocalBroker:
         libs = fetch_kafka(self.version)
         shutil.rmtree(self.home / "data", ignore_errors=True)
         cfg = self._write_config(free_port())
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = _cluster_id()
         fmt = subprocess.run(
             self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg)),
             capture_output=True,
