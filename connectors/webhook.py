@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from connectors.delivery import AttemptResult, Deliverer, Verdict
-from connectors.offsets import OffsetTracker
 from connectors.retry import RetryPolicy, tier_topic
 from connectors.signing import WebhookSecret, webhook_headers
 from connectors.ssrf import AddressGuard, CallbackRefused
@@ -39,6 +38,7 @@ from streams import codec
 from streams.clock import iso
 from streams.compacted import CompactedView
 from streams.kafka_admin import ensure_topics, topic_config
+from streams.offsets import OffsetTracker, commit_finished
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -304,17 +304,7 @@ class WebhookConnector:
     async def commit(self) -> None:
         """Commit what is finished, after the producer has flushed what it produced."""
         assert self.consumer is not None and self.producer is not None
-        assignment = self.consumer.assignment()
-        offsets = {tp: o for tp, o in self.tracker.committable().items() if tp in assignment}
-        if not offsets:
-            return
-        await self.producer.flush()
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("commit skipped during a rebalance: %s", exc)
-            return
-        self.tracker.committed(offsets)
+        await commit_finished(self.consumer, self.tracker, self.producer.flush)
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
         with contextlib.suppress(KafkaError, IllegalStateError):

@@ -1,8 +1,13 @@
 """Item processors: `batchwire.items` -> run each item -> `ItemResult` on `batchwire.results`.
 
 Items of one group run one after another in submission order; different groups run
-concurrently (`streams.lanes`).  An item's offset is acknowledged only after its result has
-been handed to the producer, and Faust flushes the producer before it commits, so a crash
+concurrently (`streams.lanes`).
+
+The processors hold no state, so they read `batchwire.items` with a plain aiokafka consumer
+group (`<app id>-process`) inside the worker rather than a Faust agent: Faust's consumer
+spends a few tasks and an `asyncio.wait` on every message, which was most of the cost of a
+no-op item.  An item's offset counts as finished once its result has been handed to the
+producer, and the producer is flushed before finished offsets are committed, so a crash
 re-runs an item (at least once; the `Idempotency-Key` lets a target drop the repeat) but
 never loses one.  The aggregator counts each item once however often it ran.
 """
@@ -14,9 +19,12 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any
 
-import faust
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.structs import ConsumerRecord
 
 from streams import codec
 from streams.app import app, settings
@@ -29,8 +37,9 @@ from streams.keys import batch_key
 from streams.lanes import Job, Lanes
 from streams.messages import item_result
 from streams.metrics import metrics
+from streams.offsets import OffsetTracker, commit_finished
 from streams.options import options
-from streams.publish import publish
+from streams.publish import publish, stop_worker
 from streams.topics import controls as controls_topic
 from streams.topics import items, results
 
@@ -40,6 +49,10 @@ controls = Controls()
 _FAILED_GROUPS_CAP = 100_000
 #: (tenant/batch_id, group) of groups that failed here; the controls topic has the rest.
 _failed_groups: OrderedDict[tuple[str, str], None] = OrderedDict()
+COMMIT_INTERVAL_S = 1.0
+#: a worker whose lanes are full stops polling; it keeps its partitions this long
+MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
+STOP_GRACE_S = 10.0
 
 
 @app.task
@@ -47,45 +60,117 @@ async def follow_controls() -> None:
     await controls.follow(settings.kafka_bootstrap, controls_topic.get_topic_name())
 
 
-@app.agent(items, name="process")
-async def process(stream: faust.StreamT[bytes]) -> None:
-    lanes = Lanes(options.concurrency)
-    executor = HttpExecutor(settings.target_urls, retry_non_idempotent=options.retry_non_idempotent)
+@app.task
+async def process_items() -> None:
+    processor = ItemProcessor(settings.kafka_bootstrap, f"{app.conf.id}-process")
     try:
-        async for event in cast(faust.Stream[bytes], stream).noack().events():
-            try:
-                req = codec.decode_as("ItemRequested", event.value)
-            except CodecError as exc:
-                log.error(
-                    "dropping an undecodable item at %s[%s]@%s: %s",
-                    event.message.topic,
-                    event.message.partition,
-                    event.message.offset,
-                    exc,
-                )
-                event.ack()
+        await processor.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        await stop_worker(exc, "processing items")
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, processor: ItemProcessor) -> None:
+        self.processor = processor
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.processor.on_revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        return None
+
+
+class ItemProcessor:
+    """This worker's share of `batchwire.items`: decode, queue on its lane, run, publish."""
+
+    #: the processor of this worker, for `/metrics`
+    current: ItemProcessor | None = None
+
+    def __init__(self, bootstrap: str, group_id: str) -> None:
+        self.lanes = Lanes(options.concurrency)
+        self.executor = HttpExecutor(
+            settings.target_urls, retry_non_idempotent=options.retry_non_idempotent
+        )
+        self.tracker = OffsetTracker()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+        )
+
+    async def run(self) -> None:
+        """Take items until cancelled (the worker stopping)."""
+        ItemProcessor.current = self
+        await self.consumer.start()
+        self.consumer.subscribe([items.get_topic_name()], listener=_Rebalance(self))
+        try:
+            last_commit = time.monotonic()
+            while True:
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=500)
+                for tp, records in batch.items():
+                    for record in records:
+                        await self._take(tp, record)
+                if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
+                    await self.commit()
+                    last_commit = time.monotonic()
+        finally:
+            ItemProcessor.current = None
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_GRACE_S):
+                    await self.lanes.wait_idle()
+                await self.commit()
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
+            await self.executor.aclose()
+
+    async def _take(self, tp: TopicPartition, record: ConsumerRecord[Any, Any]) -> None:
+        try:
+            req = codec.decode_as("ItemRequested", record.value)
+        except CodecError as exc:
+            log.error("dropping an undecodable item at %s[%s]@%s: %s", *tp, record.offset, exc)
+            return
+        self.tracker.start(tp, record.offset)
+        group = req["group"]
+        lane = (req["tenant"], req["batch_id"], group) if group is not None else None
+        await self.lanes.submit(lane, self._job(req, tp, record.offset))
+
+    def _job(self, req: dict[str, Any], tp: TopicPartition, offset: int) -> Job:
+        """Run the item, publish its result, then mark its offset finished (in that order)."""
+
+        async def job() -> None:
+            started = time.monotonic()
+            result = await run_item(req, self.executor)
+            metrics.items_processed[result["status"]] += 1
+            metrics.item_latency.observe(time.monotonic() - started)
+            await publish(results, req["batch_id"].encode(), codec.encode("ItemResult", result))
+            self.tracker.done(tp, offset)
+
+        return job
+
+    async def commit(self) -> None:
+        await commit_finished(self.consumer, self.tracker, app.producer.flush)
+
+    async def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Commit what is finished; the new owner re-runs the rest (counted once)."""
+        with contextlib.suppress(KafkaError, IllegalStateError):
+            await self.commit()
+        self.tracker.forget(revoked)
+
+    async def lag(self) -> dict[str, int]:
+        """Messages not yet fetched, per topic (for `/metrics`)."""
+        out: dict[str, int] = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
                 continue
-            group = req["group"]
-            lane = (req["tenant"], req["batch_id"], group) if group is not None else None
-            await lanes.submit(lane, _job(req, event, executor))
-    finally:
-        with contextlib.suppress(Exception):
-            await lanes.wait_idle()
-        await executor.aclose()
-
-
-def _job(req: dict[str, Any], event: faust.EventT, executor: HttpExecutor) -> Job:
-    """Run the item, publish its result, then acknowledge its offset (in that order)."""
-
-    async def job() -> None:
-        started = time.monotonic()
-        result = await run_item(req, executor)
-        metrics.items_processed[result["status"]] += 1
-        metrics.item_latency.observe(time.monotonic() - started)
-        await publish(results, req["batch_id"].encode(), codec.encode("ItemResult", result))
-        event.ack()
-
-    return job
+            with contextlib.suppress(IllegalStateError):
+                position = await self.consumer.position(tp)
+                out[tp.topic] = out.get(tp.topic, 0) + max(0, highwater - position)
+        return out
 
 
 def _skip_reason(req: dict[str, Any]) -> str | None:

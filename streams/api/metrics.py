@@ -6,6 +6,7 @@ from collections import Counter
 
 from faust import web
 
+from streams.agents.process import ItemProcessor
 from streams.app import app
 from streams.metrics import render
 from streams.tables import active_batches
@@ -18,6 +19,9 @@ async def consumer_lag() -> dict[str, int]:
         position = await consumer.position(tp)
         if position is not None:
             lag[tp.topic] += max(0, consumer.highwater(tp) - position)
+    processor = ItemProcessor.current
+    if processor is not None:  # the item processors' own consumer group
+        lag.update(await processor.lag())
     return dict(lag)
 
 

@@ -1,0 +1,74 @@
+"""Which consumed offsets may be committed, for the plain aiokafka consumer groups (the item
+processors and the webhook connector): those below the lowest message still being handled.
+
+Messages of one partition start in offset order and may finish in any order; the committable
+offset of a partition is its lowest unfinished one (or one past the last started), so a crash
+re-delivers every message not yet finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+
+log = logging.getLogger(__name__)
+
+
+class OffsetTracker:
+    def __init__(self) -> None:
+        self._pending: dict[TopicPartition, set[int]] = {}
+        self._next: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+
+    def start(self, tp: TopicPartition, offset: int) -> None:
+        self._pending.setdefault(tp, set()).add(offset)
+        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
+
+    def done(self, tp: TopicPartition, offset: int) -> None:
+        pending = self._pending.get(tp)
+        if pending is not None:
+            pending.discard(offset)
+
+    def committable(self) -> dict[TopicPartition, int]:
+        out = {}
+        for tp, upto in self._next.items():
+            pending = self._pending.get(tp)
+            offset = min(pending) if pending else upto
+            if offset > self._committed.get(tp, -1):
+                out[tp] = offset
+        return out
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        self._committed.update(offsets)
+
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            self._pending.pop(tp, None)
+            self._next.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(p) for p in self._pending.values())
+
+
+async def commit_finished(
+    consumer: AIOKafkaConsumer, tracker: OffsetTracker, flush: Callable[[], Awaitable[None]]
+) -> None:
+    """Commit what is finished on the partitions still assigned, after `flush` has put on the
+    broker what handling those messages produced.  A commit refused during a rebalance is
+    skipped: the new owner of the partition re-delivers what was not committed."""
+    assignment = consumer.assignment()
+    offsets = {tp: o for tp, o in tracker.committable().items() if tp in assignment}
+    if not offsets:
+        return
+    await flush()
+    try:
+        await consumer.commit(offsets)
+    except (CommitFailedError, IllegalStateError) as exc:
+        log.warning("commit skipped during a rebalance: %s", exc)
+        return
+    tracker.committed(offsets)
