@@ -27,6 +27,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint as _avro_fingerprint
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
+from streams.avro_compiled import Reader, Writer, compile_reader, compile_writer
 from streams.errors import CodecError, UnknownSchemaError
 
 __all__ = [
@@ -83,6 +84,8 @@ class _Schema:
     header: bytes
     plan: _Plan
     required: tuple[str, ...]
+    write: Writer
+    read: Reader
 
 
 # --------------------------------------------------------------------------------------
@@ -154,7 +157,16 @@ def _load_schema(path: Path) -> _Schema:
     # the byte order the single-object encoding uses.
     fp = bytes.fromhex(_avro_fingerprint(canonical, "CRC-64-AVRO"))
     required = tuple(f["name"] for f in raw["fields"] if "default" not in f)
-    return _Schema(path.stem, parsed, fp, MAGIC + fp, _compile_plan(raw, {}), required)
+    return _Schema(
+        path.stem,
+        parsed,
+        fp,
+        MAGIC + fp,
+        _compile_plan(raw, {}),
+        required,
+        compile_writer(parsed),
+        compile_reader(parsed),
+    )
 
 
 def _load_all() -> tuple[dict[str, _Schema], dict[bytes, _Schema]]:
@@ -265,6 +277,12 @@ def encode(schema: str, datum: Mapping[str, Any]) -> bytes:
         record = _to_avro(datum, s.plan)
     except CodecError as exc:
         raise CodecError(f"cannot encode {schema}: {exc}") from exc
+    out = bytearray(s.header)
+    try:
+        s.write(out, record)
+        return bytes(out)
+    except Exception:
+        pass  # not plainly of the schema (see streams.avro_compiled): fastavro decides
     fo = BytesIO()
     fo.write(s.header)
     try:
@@ -294,6 +312,28 @@ def _decode(data: bytes, expected: _Schema | None) -> tuple[_Schema, dict[str, A
         )
     if expected is not None and s is not expected:
         raise CodecError(f"expected a {expected.name} message, got {s.name}")
+    record = _read_compiled(s, data)
+    if record is None:
+        record = _read_fastavro(s, data)
+    try:
+        _from_avro(record, s.plan)
+    except (ValueError, RecursionError) as exc:
+        raise CodecError(
+            f"corrupt {s.name} message: a JSON field is not JSON: {_short(exc)}"
+        ) from exc
+    return s, record
+
+
+def _read_compiled(s: _Schema, data: bytes) -> dict[str, Any] | None:
+    """The datum, or None when the bytes are not plainly well formed (fastavro decides)."""
+    try:
+        record, end = s.read(data, _HEADER_LEN)
+    except Exception:
+        return None
+    return record if end == len(data) else None
+
+
+def _read_fastavro(s: _Schema, data: bytes) -> dict[str, Any]:
     fo = BytesIO(data)
     fo.seek(_HEADER_LEN)
     try:
@@ -309,13 +349,7 @@ def _decode(data: bytes, expected: _Schema | None) -> tuple[_Schema, dict[str, A
         )
     if not isinstance(record, dict):
         raise CodecError(f"corrupt {s.name} message: the datum is not a record")
-    try:
-        _from_avro(record, s.plan)
-    except (ValueError, RecursionError) as exc:
-        raise CodecError(
-            f"corrupt {s.name} message: a JSON field is not JSON: {_short(exc)}"
-        ) from exc
-    return s, record
+    return record
 
 
 def decode(data: bytes) -> tuple[str, dict[str, Any]]:

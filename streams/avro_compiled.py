@@ -1,0 +1,354 @@
+"""Avro binary writers and readers compiled once per schema into plain Python closures.
+
+fastavro's `schemaless_writer`/`schemaless_reader` cost a fixed 5-10 µs per call before
+they touch the datum (schema lookup, option dicts, stream objects), and the codec runs four
+times per item, so the hot path uses these closures instead.  They cover the subset of Avro
+the batchwire schemas use: null, boolean, int, long, double, bytes, string, record, array,
+map and unions of null with one other type.
+
+They are strict on purpose: a writer raises `Unfit` for any value that is not exactly of
+its type (a bool for a long, a tuple for an array, a missing field without a default...)
+and a reader raises `Unfit` for anything short of well-formed input.  `streams.codec` then
+falls back to fastavro, which encodes what it accepts and words the error for what it
+does not, so both paths give the same bytes and the same errors (a property test checks the
+bytes against fastavro's).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+Writer = Callable[[bytearray, Any], None]
+Reader = Callable[[bytes, int], tuple[Any, int]]
+
+_DOUBLE = struct.Struct("<d")
+_INT_RANGE = (-(2**31), 2**31)
+_LONG_RANGE = (-(2**63), 2**63)
+_NO_DEFAULT = object()
+
+
+class Unfit(Exception):
+    """The value (or the bytes) is not plainly of the schema: let fastavro decide."""
+
+
+# ---------------------------------------------------------------------------------------
+# writers
+# ---------------------------------------------------------------------------------------
+
+
+def _write_varint(out: bytearray, value: int) -> None:
+    n = (value << 1) ^ (value >> 63)
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def _integer_writer(low: int, high: int) -> Writer:
+    def write(out: bytearray, value: Any) -> None:
+        if type(value) is not int or not low <= value < high:
+            raise Unfit
+        _write_varint(out, value)
+
+    return write
+
+
+def _write_boolean(out: bytearray, value: Any) -> None:
+    if type(value) is not bool:
+        raise Unfit
+    out.append(1 if value else 0)
+
+
+def _write_double(out: bytearray, value: Any) -> None:
+    if type(value) is not float and type(value) is not int:
+        raise Unfit
+    out += _DOUBLE.pack(value)
+
+
+def _write_string(out: bytearray, value: Any) -> None:
+    if type(value) is not str:
+        raise Unfit
+    try:
+        data = value.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        raise Unfit from None
+    _write_varint(out, len(data))
+    out += data
+
+
+def _write_bytes(out: bytearray, value: Any) -> None:
+    if type(value) is not bytes:
+        raise Unfit
+    _write_varint(out, len(value))
+    out += value
+
+
+def _write_null(out: bytearray, value: Any) -> None:
+    if value is not None:
+        raise Unfit
+
+
+def _nullable_writer(inner: Writer) -> Writer:
+    def write(out: bytearray, value: Any) -> None:
+        if value is None:
+            out.append(0)
+        else:
+            out.append(2)  # branch 1, zig-zag encoded
+            inner(out, value)
+
+    return write
+
+
+def _array_writer(items: Writer) -> Writer:
+    def write(out: bytearray, value: Any) -> None:
+        if type(value) is not list:
+            raise Unfit
+        if value:
+            _write_varint(out, len(value))
+            for item in value:
+                items(out, item)
+        out.append(0)
+
+    return write
+
+
+def _map_writer(values: Writer) -> Writer:
+    def write(out: bytearray, value: Any) -> None:
+        if type(value) is not dict:
+            raise Unfit
+        if value:
+            _write_varint(out, len(value))
+            for key, item in value.items():
+                _write_string(out, key)
+                values(out, item)
+        out.append(0)
+
+    return write
+
+
+def _record_writer(fields: list[tuple[str, Any, Writer]]) -> Writer:
+    def write(out: bytearray, value: Any) -> None:
+        if type(value) is not dict:
+            raise Unfit
+        for name, default, field_writer in fields:
+            item = value.get(name, default)
+            if item is _NO_DEFAULT:
+                raise Unfit
+            field_writer(out, item)
+
+    return write
+
+
+_PRIMITIVE_WRITERS: dict[str, Writer] = {
+    "null": _write_null,
+    "boolean": _write_boolean,
+    "int": _integer_writer(*_INT_RANGE),
+    "long": _integer_writer(*_LONG_RANGE),
+    "double": _write_double,
+    "string": _write_string,
+    "bytes": _write_bytes,
+}
+
+
+def compile_writer(schema: Any, named: dict[str, Any] | None = None) -> Writer:
+    """A writer for a schema parsed by fastavro's `parse_schema` (whose `__named_schemas`
+    resolve the named types it refers to by name)."""
+    named = _named_types(schema, named)
+    if isinstance(schema, str):
+        if schema in _PRIMITIVE_WRITERS:
+            return _PRIMITIVE_WRITERS[schema]
+        return compile_writer(named[schema], named)
+    if isinstance(schema, list):
+        return _nullable_writer(compile_writer(_non_null_branch(schema), named))
+    kind = schema["type"]
+    if kind == "record":
+        fields = []
+        for field in schema["fields"]:
+            default = field.get("default", _NO_DEFAULT)
+            if default is _NO_DEFAULT and _is_nullable(field["type"]):
+                default = None
+            fields.append((field["name"], default, compile_writer(field["type"], named)))
+        return _record_writer(fields)
+    if kind == "array":
+        return _array_writer(compile_writer(schema["items"], named))
+    if kind == "map":
+        return _map_writer(compile_writer(schema["values"], named))
+    if kind in _PRIMITIVE_WRITERS:
+        return _PRIMITIVE_WRITERS[kind]
+    raise ValueError(f"no compiled writer for Avro type {kind!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# readers
+# ---------------------------------------------------------------------------------------
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    byte = data[pos]
+    if byte < 0x80:  # most lengths and counts fit in one byte
+        return (byte >> 1) ^ -(byte & 1), pos + 1
+    pos += 1
+    n = byte & 0x7F
+    shift = 7
+    while byte & 0x80:
+        byte = data[pos]
+        pos += 1
+        n |= (byte & 0x7F) << shift
+        shift += 7
+        if shift > 70:
+            raise Unfit
+    return (n >> 1) ^ -(n & 1), pos
+
+
+def _integer_reader(low: int, high: int) -> Reader:
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        value, pos = _read_varint(data, pos)
+        if not low <= value < high:
+            raise Unfit
+        return value, pos
+
+    return read
+
+
+def _read_boolean(data: bytes, pos: int) -> tuple[Any, int]:
+    byte = data[pos]
+    if byte > 1:
+        raise Unfit
+    return byte == 1, pos + 1
+
+
+def _read_double(data: bytes, pos: int) -> tuple[Any, int]:
+    return _DOUBLE.unpack_from(data, pos)[0], pos + 8
+
+
+def _read_blob(data: bytes, pos: int) -> tuple[bytes, int]:
+    size, pos = _read_varint(data, pos)
+    end = pos + size
+    if size < 0 or end > len(data):
+        raise Unfit
+    return data[pos:end], end
+
+
+def _read_string(data: bytes, pos: int) -> tuple[Any, int]:
+    size, pos = _read_varint(data, pos)
+    end = pos + size
+    if size < 0 or end > len(data):
+        raise Unfit
+    try:
+        return data[pos:end].decode(), end
+    except UnicodeDecodeError:
+        raise Unfit from None
+
+
+def _read_null(data: bytes, pos: int) -> tuple[Any, int]:
+    return None, pos
+
+
+def _nullable_reader(inner: Reader) -> Reader:
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        branch = data[pos]
+        if branch == 0:
+            return None, pos + 1
+        if branch != 2:
+            raise Unfit
+        return inner(data, pos + 1)
+
+    return read
+
+
+def _block_count(data: bytes, pos: int) -> tuple[int, int]:
+    """The item count of the next block (a negative count is followed by a byte size)."""
+    count, pos = _read_varint(data, pos)
+    if count < 0:
+        count = -count
+        _, pos = _read_varint(data, pos)
+    return count, pos
+
+
+def _array_reader(items: Reader) -> Reader:
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        out = []
+        count, pos = _block_count(data, pos)
+        while count:
+            for _ in range(count):
+                item, pos = items(data, pos)
+                out.append(item)
+            count, pos = _block_count(data, pos)
+        return out, pos
+
+    return read
+
+
+def _map_reader(values: Reader) -> Reader:
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        out = {}
+        count, pos = _block_count(data, pos)
+        while count:
+            for _ in range(count):
+                key, pos = _read_string(data, pos)
+                out[key], pos = values(data, pos)
+            count, pos = _block_count(data, pos)
+        return out, pos
+
+    return read
+
+
+def _record_reader(fields: list[tuple[str, Reader]]) -> Reader:
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        out = {}
+        for name, field_reader in fields:
+            out[name], pos = field_reader(data, pos)
+        return out, pos
+
+    return read
+
+
+_PRIMITIVE_READERS: dict[str, Reader] = {
+    "null": _read_null,
+    "boolean": _read_boolean,
+    "int": _integer_reader(*_INT_RANGE),
+    "long": _integer_reader(*_LONG_RANGE),
+    "double": _read_double,
+    "string": _read_string,
+    "bytes": _read_blob,
+}
+
+
+def compile_reader(schema: Any, named: dict[str, Any] | None = None) -> Reader:
+    """A reader for a schema parsed by fastavro's `parse_schema` (see `compile_writer`)."""
+    named = _named_types(schema, named)
+    if isinstance(schema, str):
+        if schema in _PRIMITIVE_READERS:
+            return _PRIMITIVE_READERS[schema]
+        return compile_reader(named[schema], named)
+    if isinstance(schema, list):
+        return _nullable_reader(compile_reader(_non_null_branch(schema), named))
+    kind = schema["type"]
+    if kind == "record":
+        fields = [(f["name"], compile_reader(f["type"], named)) for f in schema["fields"]]
+        return _record_reader(fields)
+    if kind == "array":
+        return _array_reader(compile_reader(schema["items"], named))
+    if kind == "map":
+        return _map_reader(compile_reader(schema["values"], named))
+    if kind in _PRIMITIVE_READERS:
+        return _PRIMITIVE_READERS[kind]
+    raise ValueError(f"no compiled reader for Avro type {kind!r}")
+
+
+def _named_types(schema: Any, named: dict[str, Any] | None) -> dict[str, Any]:
+    if named is not None:
+        return named
+    return dict(schema.get("__named_schemas", {})) if isinstance(schema, dict) else {}
+
+
+def _is_nullable(schema: Any) -> bool:
+    return isinstance(schema, list) and "null" in schema
+
+
+def _non_null_branch(union: list[Any]) -> Any:
+    if len(union) != 2 or union[0] != "null":
+        raise ValueError(f"only unions of null and one type are compiled, not {union!r}")
+    return union[1]
