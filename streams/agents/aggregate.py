@@ -59,7 +59,7 @@ from streams.topics import aggregator_input, callbacks, controls, items, ledger,
 log = logging.getLogger(__name__)
 _OFFSET = struct.Struct(">q")
 CHUNK_MAX = 500
-CHUNK_WITHIN_S = 0.05
+CHUNK_WITHIN_S = 0.01
 TICK_INTERVAL_S = 1.0
 PURGE_INTERVAL_S = 60.0
 _last_purge: dict[int, float] = {}
