@@ -22,11 +22,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
@@ -38,7 +37,7 @@ from streams import codec
 from streams.clock import iso
 from streams.compacted import CompactedView
 from streams.kafka_admin import ensure_topics, topic_config
-from streams.offsets import OffsetTracker, commit_finished
+from streams.offsets import OffsetTracker, OnRevoked, commit_finished
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,17 +54,6 @@ class ConnectorOptions:
     per_endpoint: int = 10
     connect_timeout_s: float = 5.0
     total_timeout_s: float = 15.0
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, connector: WebhookConnector) -> None:
-        self.connector = connector
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self.connector.on_revoked(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        return None
 
 
 class WebhookConnector:
@@ -121,7 +109,9 @@ class WebhookConnector:
         )
         await self.producer.start()
         await self.consumer.start()
-        self.consumer.subscribe([self.topics["callbacks"], *self.tiers], listener=_Rebalance(self))
+        self.consumer.subscribe(
+            [self.topics["callbacks"], *self.tiers], listener=OnRevoked(self.on_revoked)
+        )
         try:
             async with asyncio.timeout(30):
                 await self.disabled.caught_up.wait()

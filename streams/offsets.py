@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 log = logging.getLogger(__name__)
@@ -72,3 +72,17 @@ async def commit_finished(
         log.warning("commit skipped during a rebalance: %s", exc)
         return
     tracker.committed(offsets)
+
+
+class OnRevoked(ConsumerRebalanceListener):
+    """A rebalance listener that hands the revoked partitions to `callback` (which commits
+    what is finished before another consumer takes them)."""
+
+    def __init__(self, callback: Callable[[list[TopicPartition]], Awaitable[None]]) -> None:
+        self.callback = callback
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.callback(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        return None

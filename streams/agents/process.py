@@ -19,10 +19,9 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
@@ -37,7 +36,7 @@ from streams.keys import batch_key
 from streams.lanes import Job, Lanes
 from streams.messages import item_result
 from streams.metrics import metrics
-from streams.offsets import OffsetTracker, commit_finished
+from streams.offsets import OffsetTracker, OnRevoked, commit_finished
 from streams.options import options
 from streams.publish import publish, stop_worker
 from streams.topics import controls as controls_topic
@@ -71,17 +70,6 @@ async def process_items() -> None:
         await stop_worker(exc, "processing items")
 
 
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, processor: ItemProcessor) -> None:
-        self.processor = processor
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self.processor.on_revoked(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        return None
-
-
 class ItemProcessor:
     """This worker's share of `batchwire.items`: decode, queue on its lane, run, publish."""
 
@@ -106,7 +94,7 @@ class ItemProcessor:
         """Take items until cancelled (the worker stopping)."""
         ItemProcessor.current = self
         await self.consumer.start()
-        self.consumer.subscribe([items.get_topic_name()], listener=_Rebalance(self))
+        self.consumer.subscribe([items.get_topic_name()], listener=OnRevoked(self.on_revoked))
         try:
             last_commit = time.monotonic()
             while True:
