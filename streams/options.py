@@ -18,6 +18,9 @@ class WorkerOptions:
     sweep_grace_s: float = 10.0
     #: a batch callback carries its results inline up to this many items, else a URL
     inline_results_max: int = 1000
+    #: seconds without a heartbeat before the group gives this worker's partitions away
+    #: (faust's default; the broker accepts 6 to 300)
+    session_timeout_s: float = 60.0
 
 
 options = WorkerOptions()
