@@ -19,7 +19,8 @@ class WorkerOptions:
     #: a batch callback carries its results inline up to this many items, else a URL
     inline_results_max: int = 1000
     #: seconds without a heartbeat before the group gives this worker's partitions away
-    #: (faust's default; the broker accepts 6 to 300)
+    #: (faust's default; 6 is the broker's minimum, and faust wants at most its 90 s
+    #: request timeout)
     session_timeout_s: float = 60.0
 
 
