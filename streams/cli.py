@@ -96,6 +96,14 @@ def status(broker: LocalBroker) -> None:
     show_default=True,
     help="Days a finished batch's status and results stay available.",
 )
+@click.option(
+    "--session-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(6.0, 90.0),
+    help="Seconds without a heartbeat before Kafka gives a dead worker's partitions to "
+    "the others (a worker killed with kill -9 stalls its partitions this long).",
+)
 def worker(
     loglevel: str,
     web_host: str,
@@ -103,6 +111,7 @@ def worker(
     concurrency: int,
     retry_non_idempotent: bool,
     retention_days: float,
+    session_timeout: float,
 ) -> None:
     """Run a stream worker: exploder, item processors, aggregator and HTTP views."""
     from streams.options import WorkerOptions
@@ -112,6 +121,7 @@ def worker(
         concurrency=concurrency,
         retry_non_idempotent=retry_non_idempotent,
         retention_days=retention_days,
+        session_timeout_s=session_timeout,
     )
     try:
         run_worker(

@@ -18,6 +18,10 @@ class WorkerOptions:
     sweep_grace_s: float = 10.0
     #: a batch callback carries its results inline up to this many items, else a URL
     inline_results_max: int = 1000
+    #: seconds without a heartbeat before the group gives this worker's partitions away
+    #: (faust's default; 6 is the broker's minimum, and faust wants at most its 90 s
+    #: request timeout)
+    session_timeout_s: float = 60.0
 
 
 options = WorkerOptions()

@@ -27,5 +27,6 @@ def run_worker(
     app.conf.web_host = web_host
     app.conf.web_bind = web_host
     app.conf.canonical_url = URL(canonical_url or f"http://{web_host}:{settings.web_port}")
+    app.conf.broker_session_timeout = options.session_timeout_s
     worker = app.Worker(loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

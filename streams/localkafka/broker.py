@@ -258,8 +258,21 @@ class LocalBroker:
             *args,
         ]
 
-    def start(self, timeout: float = 90.0) -> str:
-        """Format and start the broker; return its bootstrap address once metadata answers."""
+    @property
+    def controller_port_file(self) -> Path:
+        return self.home / "controller.port"
+
+    def formatted(self) -> bool:
+        """The data dir holds a formatted KRaft log (StorageTool writes `meta.properties`)."""
+        return (self.home / "data" / "meta.properties").exists()
+
+    def start(self, timeout: float = 90.0, *, keep_data: bool = False) -> str:
+        """Format and start the broker; return its bootstrap address once metadata answers.
+
+        `keep_data=True` restarts on the topics and offsets of the last run when the data
+        dir is formatted (same port, same controller port, no new cluster id), as a real
+        broker does after a restart; otherwise the data dir is wiped and formatted anew.
+        """
         if self.running_pid() is not None:
             self.load_port()
             if metadata_answers(self.bootstrap):
@@ -274,17 +287,10 @@ class LocalBroker:
                 "or choose another port (--port 0 picks a free one)"
             )
         libs = fetch_kafka(self.version)
-        shutil.rmtree(self.home / "data", ignore_errors=True)
-        cfg = self._write_config(free_port())
-        cluster_id = _cluster_id()
-        fmt = subprocess.run(
-            self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg)),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if fmt.returncode != 0:
-            raise BrokerError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+        reuse = keep_data and self.formatted()
+        cfg = self._write_config(self._controller_port(reuse))
+        if not reuse:
+            self._format(libs, cfg)
         with self.log_file.open("wb") as log:
             proc = subprocess.Popen(
                 self._java(libs, "kafka.Kafka", str(cfg)),
@@ -305,6 +311,29 @@ class LocalBroker:
             time.sleep(0.3)
         self.stop()
         raise BrokerError(f"the broker did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _controller_port(self, reuse: bool) -> int:
+        """The last run's controller port when restarting on its data, else a free one."""
+        port = 0
+        if reuse:
+            with contextlib.suppress(OSError, ValueError):
+                port = int(self.controller_port_file.read_text())
+        if port == 0 or not _port_is_free(port):
+            port = free_port()
+        self.controller_port_file.write_text(str(port))
+        return port
+
+    def _format(self, libs: Path, cfg: Path) -> None:
+        shutil.rmtree(self.home / "data", ignore_errors=True)
+        cluster_id = _cluster_id()
+        fmt = subprocess.run(
+            self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg)),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if fmt.returncode != 0:
+            raise BrokerError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL); True when one was running."""

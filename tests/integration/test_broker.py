@@ -124,3 +124,62 @@ def test_failed_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(BrokerError, match=r"could not fetch Kafka 0\.0\.404"):
         fetch_kafka("0.0.404")
     assert not (tmp_path / "kafka-0.0.404" / "complete").exists()
+
+
+async def _send(bootstrap: str, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+
+
+async def _values(bootstrap: str, topic: str) -> list[bytes]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=10_000)
+        return [r.value or b"" for records in batch.values() for r in records]
+    finally:
+        await consumer.stop()
+
+
+async def _topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def _create(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+def test_a_restart_keeping_data_keeps_topics_and_port_a_plain_start_wipes(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    broker = LocalBroker(home=tmp_path, heap="512m")
+    try:
+        bootstrap = broker.start()
+        asyncio.run(_create(bootstrap, "kept"))
+        asyncio.run(_send(bootstrap, "kept", b"before the restart"))
+        broker.stop()
+        assert not metadata_answers(bootstrap)
+        assert broker.start(keep_data=True) == bootstrap  # the same port, no new format
+        asyncio.run(_send(bootstrap, "kept", b"after"))
+        assert asyncio.run(_values(bootstrap, "kept")) == [b"before the restart", b"after"]
+        broker.stop()
+        broker.start()  # a plain start formats a new cluster: the topic is gone
+        assert "kept" not in asyncio.run(_topics(bootstrap))
+    finally:
+        broker.stop()

@@ -277,3 +277,36 @@ async def test_a_batch_calls_its_client_back_through_the_connector(
     items = sorted(b["item_id"] for b in bodies if "item_id" in b)
     assert items == ["j0", "j1", "j2"]
     assert all(verify_independently(KEY_NEW, d) for d in receiver.received)
+
+
+async def test_loopback_private_and_metadata_callbacks_are_refused_unless_allow_listed(
+    connector_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, receiver: Receiver
+) -> None:
+    """Issue 7 §6: with an allow-list that covers none of them, the connector refuses
+    callbacks to loopback (the real receiver, by address and as `localhost`), private and
+    metadata addresses before connecting: each is dead-lettered after one `refused`
+    attempt and the receiver (which would answer 200) sees nothing."""
+    port = receiver.url.rsplit(":", 1)[1]
+    refused = {
+        "0": f"{receiver.url}/loopback",
+        "1": f"http://localhost:{port}/by-name",
+        "2": "http://10.1.2.3/private",
+        "3": "http://192.168.1.10/private",
+        "4": "http://172.16.0.1/private",
+        "5": "http://172.31.255.254/private",
+        "6": "http://169.254.169.254/latest/meta-data",
+    }
+    connector_factory(connector_env(receiver, BATCHWIRE_CALLBACK_ALLOW_NETS="198.51.100.0/24"))
+    await publish_callbacks(
+        kafka_bootstrap, topic_prefix, [callback(int(n), url) for n, url in refused.items()]
+    )
+    letters = {
+        d["callback"]["payload"]["item_id"]: d
+        for d in await dead_letters(kafka_bootstrap, topic_prefix, len(refused))
+    }
+    assert set(letters) == set(refused)
+    for n, letter in letters.items():
+        [attempt] = letter["attempts"]
+        assert attempt["outcome"] == "refused", (refused[n], attempt)
+        assert attempt["http_status"] is None
+    assert receiver.received == []

@@ -1,0 +1,33 @@
+"""`batchwire worker` flags reach the worker's tunables (no broker: run_worker is replaced)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import streams.worker
+from streams.cli import main
+
+
+def test_session_timeout_reaches_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(streams.worker, "run_worker", lambda **kw: seen.update(kw))
+    result = CliRunner().invoke(main, ["worker", "--session-timeout", "10"])
+    assert result.exit_code == 0, result.output
+    assert seen["tunables"].session_timeout_s == 10.0
+
+
+def test_the_default_session_timeout_is_faust_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(streams.worker, "run_worker", lambda **kw: seen.update(kw))
+    assert CliRunner().invoke(main, ["worker"]).exit_code == 0
+    assert seen["tunables"].session_timeout_s == 60.0
+
+
+@pytest.mark.parametrize("seconds", ["3", "600", "soon"])
+def test_a_session_timeout_the_broker_would_refuse_is_a_usage_error(seconds: str) -> None:
+    result = CliRunner().invoke(main, ["worker", "--session-timeout", seconds])
+    assert result.exit_code == 2
+    assert "--session-timeout" in result.output
