@@ -39,7 +39,12 @@ def _check(fut: asyncio.Future[Any]) -> None:
 
 async def publish(
     topic: TopicT, key: bytes, value: bytes | None, partition: int | None = None
-) -> None:
-    """`value` None writes a tombstone (compacted topics forget the key)."""
-    fut = await app.producer.send(topic.get_topic_name(), key, value, partition, None, None)
-    asyncio.ensure_future(fut).add_done_callback(_check)
+) -> asyncio.Future[Any]:
+    """Hand a message to the producer; the returned future resolves once the broker has it.
+
+    `value` None writes a tombstone (compacted topics forget the key)."""
+    fut = asyncio.ensure_future(
+        await app.producer.send(topic.get_topic_name(), key, value, partition, None, None)
+    )
+    fut.add_done_callback(_check)
+    return fut

@@ -75,8 +75,14 @@ def in_event(event: faust.EventT) -> Iterator[None]:
         _current_event.reset(token)
 
 
+#: Faust stalls every stream (and logs two lines per message) while more than this many
+#: table writes wait in its producer buffer; its default of 100 is below one chunk's writes.
+TABLE_WRITES_BUFFERED = 4 * CHUNK_MAX
+
+
 @app.agent(aggregator_input, name="aggregate")
 async def aggregate(stream: faust.StreamT[bytes]) -> None:
+    app.producer.buffer.max_messages = TABLE_WRITES_BUFFERED
     async for events in cast(faust.Stream[bytes], stream).take_events(
         CHUNK_MAX, within=CHUNK_WITHIN_S
     ):

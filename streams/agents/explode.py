@@ -8,12 +8,14 @@ Per submission (one part of a batch):
 3. parts are exploded in order (a part that overtakes its predecessor is held), so item
    indexes follow submission order across parts;
 4. the part goes to the aggregator on the ledger, then its stage-0 items go out (later
-   stages are released by the aggregator); the producer is flushed before the submission
-   is recorded, so a crash never records a part whose items were not all written.
+   stages are released by the aggregator); the broker has acknowledged all of them before
+   the submission is recorded, so a crash never records a part whose items were not all
+   written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -153,15 +155,17 @@ async def _explode_next(
     deadline_at = entry["deadline_at"] if entry else now + sub.deadline_s
     submitted_at = entry["submitted_at"] if entry else iso(now)
     part = part_registered(sub, deadline_at, submitted_at)
-    await publish(ledger, sub.batch_id.encode(), encode_event(part))
+    sent = [await publish(ledger, sub.batch_id.encode(), encode_event(part))]
     for item in sub.items:
         if item["stage"] == 0:
-            await publish(
-                items,
-                item_topic_key(sub.tenant, sub.batch_id, item["id"], item["group"]).encode(),
-                codec.encode("ItemRequested", item_requested(part, item)),
+            sent.append(
+                await publish(
+                    items,
+                    item_topic_key(sub.tenant, sub.batch_id, item["id"], item["group"]).encode(),
+                    codec.encode("ItemRequested", item_requested(part, item)),
+                )
             )
-    await app.producer.flush()
+    await asyncio.gather(*sent)  # this part's messages only, not the whole producer
     hashes = dict(entry["hashes"]) if entry else {}
     hashes[str(sub.part)] = content_hash(body)
     submissions[batch_key(sub.tenant, sub.batch_id)] = {

@@ -40,6 +40,9 @@ pytestmark = [
 END_TIMEOUT = float(pick(180, 900))
 #: a killed worker's partitions move after this many seconds (faust's default is 60)
 FAST_FAILOVER = ("--session-timeout", "10")
+#: milliseconds each item takes (a group's items one after another): enough that a batch
+#: outlasts its faults however fast the pipeline has become
+WORK_MS = pick(40, 5)
 
 
 async def batch_ended(url: str, batch_id: str) -> bool:
@@ -78,7 +81,7 @@ async def test_kill_9_a_worker_at_random_moments(
     """Scenario 1: one worker, kill -9 at random moments during a big batch, restarted."""
     n, kills = items(3000, 100_000), pick(3, 10)
     worker = await asyncio.to_thread(worker_factory, HANDLER_MODULES, args=FAST_FAILOVER)
-    batch, submitted = fault_batch("kill-9", n)
+    batch, submitted = fault_batch("kill-9", n, work_ms=WORK_MS)
     started = time.monotonic()
     await submit_in_parts(kafka_bootstrap, topic_prefix, batch)
     moments = chance("kill-9")
@@ -111,7 +114,7 @@ async def test_workers_join_leave_and_die_mid_batch(
     n, rounds = items(1500, 20_000), pick(1, 3)
     first = await asyncio.to_thread(worker_factory, HANDLER_MODULES, args=FAST_FAILOVER)
     second = await asyncio.to_thread(worker_factory, HANDLER_MODULES, args=FAST_FAILOVER)
-    batch, submitted = fault_batch("rebalance", n)
+    batch, submitted = fault_batch("rebalance", n, work_ms=WORK_MS)
     started = time.monotonic()
     await submit_in_parts(kafka_bootstrap, topic_prefix, batch)
     moments = chance("rebalance")
@@ -196,7 +199,7 @@ async def test_the_broker_stops_and_restarts_mid_batch(
     supervisor = Supervisor([worker])
     supervising = asyncio.ensure_future(supervisor.run(END_TIMEOUT + outages * 120))
     try:
-        batch, submitted = fault_batch("broker-restart", n)
+        batch, submitted = fault_batch("broker-restart", n, work_ms=WORK_MS)
         started = time.monotonic()
         await submit_in_parts(bootstrap, topic_prefix, batch)
         moments = chance("broker")
