@@ -36,8 +36,15 @@ class Profile:
         """Seconds a scenario of `items` items may take before it stops by itself."""
         return 60.0 + items / self.min_rate
 
+    def latency_time_limit(self) -> float:
+        """Seconds (c) may take: each small batch is allowed 5 s."""
+        return 60.0 + (self.latency_batches + 1) * 5.0
+
     def with_overrides(self, **changes: Any) -> Profile:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """This profile with the sizes given on the command line; named `custom` when any
+        size changed, so its results never pass for the quick or full profile's."""
+        given = {k: v for k, v in changes.items() if v is not None and getattr(self, k) != v}
+        return replace(self, **given, name="custom") if given else self
 
 
 QUICK = Profile(

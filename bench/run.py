@@ -2,7 +2,8 @@
 
 Starts its own Kafka broker (and Redis for Celery) on 127.0.0.1, runs the scenarios chosen
 with `--only` / `--skip`, prints the side-by-side table, writes
-`bench/results/<date>.json` (`<date>-quick.json` for `--quick`) and a PNG beside it.  It is
+`bench/results/<date>.json` (`<date>-quick.json` for `--quick`, `<date>-custom.json` when
+a size flag changed the profile) and a PNG beside it.  It is
 a benchmark, not a test: a slow figure never fails it; a scenario that breaks is reported
 as an error in the table and the JSON, and the others still run.
 """
@@ -20,6 +21,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,21 +119,20 @@ async def _batchwire(
             ):
                 pipe = Pipeline(client, watcher, receiver)
                 p = profile
-                if "single" in chosen:
-                    await _record(out, "single", lambda: batchwire_runs.one_batch(
-                        pipe, payloads.noop_items(p.single_items), label="single",
-                        time_limit_s=p.time_limit(p.single_items)))  # fmt: skip
-                if "many" in chosen:
-                    total = p.many_batches * p.many_items
-                    await _record(out, "many", lambda: batchwire_runs.many_batches(
-                        pipe, p.many_batches, p.many_items,
-                        time_limit_s=p.time_limit(total)))  # fmt: skip
-                if "latency" in chosen:
-                    await _record(out, "latency", lambda: batchwire_runs.callback_latency(
-                        pipe, p.latency_batches, p.latency_items,
-                        time_limit_s=60 + p.latency_batches * 5))  # fmt: skip
-                if "http" in chosen:
-                    await _record(out, "http", lambda: _http(pipe, p))
+                runs = {
+                    "single": partial(batchwire_runs.one_batch, pipe,
+                                      payloads.noop_items(p.single_items), label="single",
+                                      time_limit_s=p.time_limit(p.single_items)),
+                    "many": partial(batchwire_runs.many_batches, pipe, p.many_batches,
+                                    p.many_items,
+                                    time_limit_s=p.time_limit(p.many_batches * p.many_items)),
+                    "latency": partial(batchwire_runs.callback_latency, pipe, p.latency_batches,
+                                       p.latency_items, time_limit_s=p.latency_time_limit()),
+                    "http": partial(_http, pipe, p),
+                }  # fmt: skip
+                for name, run in runs.items():
+                    if name in chosen:
+                        await _record(out, name, run)
             out["main_worker_memory_kib"] = memory_kib(worker.pid)
 
 
@@ -148,8 +149,10 @@ async def _http(pipe: Pipeline, profile: Profile) -> dict[str, Any]:
 async def _rss(bootstrap: str, workdir: Path, profile: Profile) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for size in profile.rss_sizes:
-        await _record(out, str(size), lambda size=size: batchwire_runs.peak_rss(
-            bootstrap, workdir, size, time_limit_s=profile.time_limit(size)))  # fmt: skip
+        run = partial(
+            batchwire_runs.peak_rss, bootstrap, workdir, size, time_limit_s=profile.time_limit(size)
+        )
+        await _record(out, str(size), run)
     return out
 
 
@@ -176,16 +179,15 @@ def _celery(workdir: Path, profile: Profile, tune: bool) -> dict[str, Any]:
         out["config"] = config.label()
         _say(f"Celery chord ({config.label()}) ...")
         with celery_chord.celery_workers(url, config, workdir):
-            for name, run in (
-                ("single", lambda: celery_chord.one_chord(
-                    p.single_items, time_limit_s=p.time_limit(p.single_items))),
-                ("many", lambda: celery_chord.many_chords(
-                    p.many_batches, p.many_items,
-                    time_limit_s=p.time_limit(p.many_batches * p.many_items))),
-                ("latency", lambda: celery_chord.chord_latency(
-                    p.latency_batches, p.latency_items,
-                    time_limit_s=60 + p.latency_batches * 5)),
-            ):  # fmt: skip
+            runs = {
+                "single": partial(celery_chord.one_chord, p.single_items,
+                                  time_limit_s=p.time_limit(p.single_items)),
+                "many": partial(celery_chord.many_chords, p.many_batches, p.many_items,
+                                time_limit_s=p.time_limit(p.many_batches * p.many_items)),
+                "latency": partial(celery_chord.chord_latency, p.latency_batches,
+                                   p.latency_items, time_limit_s=p.latency_time_limit()),
+            }  # fmt: skip
+            for name, run in runs.items():
                 try:
                     out[name] = run()
                     _say(f"Celery {name}: {_brief(out[name])}")
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
             results["scenarios"]["celery"] = {"error": f"{type(exc).__name__}: {exc}"}
     results["wall_s"] = round(time.monotonic() - started, 1)
     print(table(results))
-    stem = today + ("-quick" if profile.name == "quick" else "")
+    stem = today + ("" if profile.name == "full" else f"-{profile.name}")
     write_json(results, args.out / f"{stem}.json")
     png = write_png(results, args.out / f"{stem}.png")
     print(f"\nwrote {args.out / f'{stem}.json'}" + (f" and {stem}.png" if png else ""))

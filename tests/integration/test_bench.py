@@ -51,14 +51,14 @@ async def test_batchwire_scenarios_count_every_item(
             ):
                 pipe = Pipeline(client, watcher, receiver)
                 single = await batchwire_runs.one_batch(
-                    pipe, payloads.noop_items(200), label="t", time_limit_s=30
+                    pipe, payloads.noop_items(100), label="t", time_limit_s=30
                 )
-                many = await batchwire_runs.many_batches(pipe, 5, 20, time_limit_s=30)
+                many = await batchwire_runs.many_batches(pipe, 3, 20, time_limit_s=30)
                 latency = await batchwire_runs.callback_latency(pipe, 2, 10, time_limit_s=30)
             assert worker.pid > 0
-    assert single["ended"] == 1 and single["processed"] == single["succeeded"] == 200
+    assert single["ended"] == 1 and single["processed"] == single["succeeded"] == 100
     assert single["items_per_s"] > 0
-    assert many["ended"] == 5 and many["processed"] == 100
+    assert many["ended"] == 3 and many["processed"] == 60
     assert latency["batches"] == 2
     callback, status = latency["submit_to_callback"], latency["submit_to_status"]
     assert 0 < status["p50_ms"] <= callback["p50_ms"]
@@ -77,9 +77,9 @@ def test_celery_chord_counts_every_task(tmp_path: Path, monkeypatch: pytest.Monk
     with redis_server(tmp_path / "redis") as url:
         monkeypatch.setenv("BENCH_REDIS_URL", url)
         with celery_chord.celery_workers(url, celery_chord.BEST, tmp_path):
-            one = celery_chord.one_chord(50, time_limit_s=30)
+            one = celery_chord.one_chord(30, time_limit_s=30)
             many = celery_chord.many_chords(3, 10, time_limit_s=30)
             latency = celery_chord.chord_latency(2, 10, time_limit_s=30)
-    assert one["items"] == 50 and one["items_per_s"] > 0
+    assert one["items"] == 30 and one["items_per_s"] > 0
     assert many["ended"] == 3
     assert latency["batches"] == 2 and latency["submit_to_callback"]["p50_ms"] > 0
