@@ -69,14 +69,10 @@ def _consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     return consumer
 
 
-async def send_all(
-    producer: AIOKafkaProducer,
-    topic: str,
-    messages: Sequence[WireMessage],
-    headers: Sequence[tuple[str, bytes]] = (),
-) -> None:
+async def send_all(producer: AIOKafkaProducer, topic: str, messages: Sequence[WireMessage]) -> None:
     """Hand `messages` to the producer as hand-built record batches, partitioned by key
-    the way Kafka's default partitioner does (murmur2), without waiting for acks."""
+    the way Kafka's default partitioner does (murmur2), without waiting for acks.  aiokafka
+    keeps one batch in flight per partition, so callers send as much as they can at once."""
     partitions = list(range(PARTITIONS))
     by_partition: dict[int, list[WireMessage]] = defaultdict(list)
     for message in messages:
@@ -85,13 +81,16 @@ async def send_all(
         batch = producer.create_batch()
         for message in batch_messages:
             appended = batch.append(
-                timestamp=None, key=message.key, value=message.value, headers=list(headers)
+                timestamp=None, key=message.key, value=message.value, headers=list(message.headers)
             )
             if appended is None:  # full: send it and start another
                 await producer.send_batch(batch, topic, partition=partition)
                 batch = producer.create_batch()
                 batch.append(
-                    timestamp=None, key=message.key, value=message.value, headers=list(headers)
+                    timestamp=None,
+                    key=message.key,
+                    value=message.value,
+                    headers=list(message.headers),
                 )
         await producer.send_batch(batch, topic, partition=partition)
 
@@ -126,11 +125,14 @@ async def _explode(
         seen = 0
         while seen < expected and time.monotonic() < deadline:
             fetched = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
+            exploded: list[WireMessage] = []  # one send for the whole fetch: fuller batches
             for records in fetched.values():
                 for record in records:
                     b, p = dict(record.headers)[PART_HEADER].decode().split(":")
-                    await send_all(producer, topics["items"], batches[int(b)].items[int(p)])
+                    exploded.extend(batches[int(b)].items[int(p)])
                     seen += 1
+            if exploded:
+                await send_all(producer, topics["items"], exploded)
         await producer.flush()
     finally:
         await producer.stop()
@@ -197,14 +199,16 @@ async def run_limit(
     ]
     counting = asyncio.create_task(_count(consumers[2], expected, deadline))
     tasks = {counting, *stages}
+    submissions = [
+        WireMessage(part.key, part.value, ((PART_HEADER, f"{b}:{p}".encode()),))
+        for b, batch in enumerate(batches)
+        for p, part in enumerate(batch.parts)
+    ]
     producer = _producer(bootstrap)
     await producer.start()
     try:
         started = time.monotonic()
-        for number, batch in enumerate(batches):
-            for part_number, part in enumerate(batch.parts):
-                header = (PART_HEADER, f"{number}:{part_number}".encode())
-                await send_all(producer, topics["batches"], [part], headers=[header])
+        await send_all(producer, topics["batches"], submissions)
         await producer.flush()
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         seconds = time.monotonic() - started
@@ -212,7 +216,8 @@ async def run_limit(
         await producer.stop()
         for task in tasks:
             task.cancel()
-    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)  # consumers stopped
+    for outcome in outcomes:
         if isinstance(outcome, Exception):
             raise outcome  # a stage's error
     return LimitRun(items=expected, delivered=counting.result(), seconds=seconds)

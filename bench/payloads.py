@@ -47,6 +47,7 @@ def batch(
 class WireMessage:
     key: bytes
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -50,13 +50,13 @@ class Profile:
 QUICK = Profile(
     name="quick",
     single_items=3_000,
-    many_batches=30,
+    many_batches=20,
     many_items=100,
     latency_batches=20,
     latency_items=10,
-    http_items=1_000,
+    http_items=500,
     http_concurrency=64,
-    rss_sizes=(1_000, 5_000),
+    rss_sizes=(1_000, 3_000),
 )
 
 FULL = Profile(
