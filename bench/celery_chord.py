@@ -38,8 +38,9 @@ class WorkerConfig:
 
 
 #: Chosen by `--celery-tune` on this 2-core machine (see README, Benchmarks): for no-op
-#: tasks the prefork pool's pipe to its children costs more than the task, so one `solo`
-#: worker process per core, each prefetching deeply, moved the most tasks.
+#: tasks the prefork and threads pools cost far more than the task (27-33 tasks/s), while
+#: `solo` processes prefetching deeply keep up with the client publishing the chord; two of
+#: them (one a core) were the best or equal best.
 BEST = WorkerConfig(pool="solo", concurrency=1, prefetch=256, processes=2)
 #: What `--celery-tune` tries.
 CANDIDATES = (
