@@ -60,8 +60,9 @@ async def test_batchwire_scenarios_count_every_item(
     assert single["items_per_s"] > 0
     assert many["ended"] == 3 and many["processed"] == 60
     assert latency["batches"] == 2
-    callback, status = latency["submit_to_callback"], latency["submit_to_status"]
-    assert 0 < status["p50_ms"] <= callback["p50_ms"]
+    # both are seen by the bench (a consumer's fetch, an HTTP request): no order between them
+    assert latency["submit_to_callback"]["p50_ms"] > 0
+    assert latency["submit_to_status"]["p50_ms"] > 0
     text = table({"scenarios": {"single": single, "many": many, "latency": latency}})
     assert "(a) one batch" in text
 
