@@ -136,7 +136,9 @@ async def peak_rss(
         at_ready = memory_kib(worker.pid)
         async with (
             KafkaBatches(bootstrap, topic_prefix=prefix) as client,
-            watch_statuses(bootstrap, f"{prefix}batchwire.status") as watcher,
+            watch_statuses(
+                bootstrap, f"{prefix}batchwire.status", check=worker.check_alive
+            ) as watcher,
         ):
             run = await one_batch(
                 Pipeline(client, watcher),

@@ -115,7 +115,9 @@ async def _batchwire(
         ):
             async with (
                 KafkaBatches(bootstrap, topic_prefix=prefix) as client,
-                watch_statuses(bootstrap, f"{prefix}batchwire.status") as watcher,
+                watch_statuses(
+                    bootstrap, f"{prefix}batchwire.status", check=worker.check_alive
+                ) as watcher,
             ):
                 pipe = Pipeline(client, watcher, receiver)
                 p = profile

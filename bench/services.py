@@ -109,7 +109,7 @@ class BatchwireProcess:
         deadline = time.monotonic() + timeout
         streak = 0
         while time.monotonic() < deadline and streak < 3:
-            self._check_alive()
+            self.check_alive()
             try:
                 ready = httpx.get(f"{self.url}/healthz", timeout=2).json().get("ready")
             except (httpx.HTTPError, ValueError):
@@ -119,7 +119,8 @@ class BatchwireProcess:
         if streak < 3:
             raise RuntimeError(f"{self.command} not ready in {timeout:.0f} s; see {self.log_path}")
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
+        """Raise when the process has exited (a scenario must not wait for a dead worker)."""
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,9 @@ class StatusWatcher:
     """Reads `batchwire.status` from its end (partitions assigned, no group) and keeps the
     first final status of every batch."""
 
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, check: Callable[[], None] | None) -> None:
         self._consumer = consumer
+        self.check = check
         self.finals: dict[str, FinalStatus] = {}
         self._changed = asyncio.Event()
 
@@ -49,10 +50,13 @@ class StatusWatcher:
                         self._changed.set()
 
     async def wait(self, batch_ids: Iterable[str], limit_s: float) -> dict[str, FinalStatus]:
-        """The final statuses of `batch_ids`; those that did not end in time are missing."""
+        """The final statuses of `batch_ids`; those that did not end in time are missing.
+        `check` (when set) is called about once a second and may raise to stop waiting."""
         wanted = set(batch_ids)
         deadline = time.monotonic() + limit_s
         while not wanted <= self.finals.keys():
+            if self.check is not None:
+                self.check()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -63,8 +67,11 @@ class StatusWatcher:
 
 
 @contextlib.asynccontextmanager
-async def watch_statuses(bootstrap: str, topic: str) -> AsyncIterator[StatusWatcher]:
-    """A running `StatusWatcher` of `topic` (which must exist: the worker creates it)."""
+async def watch_statuses(
+    bootstrap: str, topic: str, *, check: Callable[[], None] | None = None
+) -> AsyncIterator[StatusWatcher]:
+    """A running `StatusWatcher` of `topic` (which must exist: the worker creates it);
+    `check` is the worker's liveness check (see `StatusWatcher.wait`)."""
     partitions = await partitions_of(bootstrap, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     consumer.assign([TopicPartition(topic, p) for p in partitions])
@@ -73,7 +80,7 @@ async def watch_statuses(bootstrap: str, topic: str) -> AsyncIterator[StatusWatc
         await consumer.seek_to_end()
         for tp in consumer.assignment():
             await consumer.position(tp)
-        watcher = StatusWatcher(consumer)
+        watcher = StatusWatcher(consumer, check)
         follow = asyncio.create_task(watcher._follow())
         try:
             yield watcher
