@@ -217,7 +217,7 @@ def _celery_tune(url: str, workdir: Path, profile: Profile) -> list[dict[str, An
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (a 2-3 minute check)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a 3-5 minute check)")
     parser.add_argument("--only", default="", help=f"comma-separated among {','.join(SCENARIOS)}")
     parser.add_argument("--skip", default="", help="comma-separated scenarios to leave out")
     parser.add_argument("--single-items", type=int, help="(a) items in the one batch")
