@@ -1,6 +1,6 @@
 """Time one batch of no-op actions through a running worker: submit on the topic, stop at its
-final `BatchStatus`, print items/s.  (A first measuring tool; the side-by-side harness of
-issue 8 is still to come.)
+final `BatchStatus`, print items/s.  For a worker you run yourself; `scripts/bench` runs
+the whole side-by-side benchmark (issue 8) with its own processes.
 
     .venv/bin/batchwire kafka up --port 9092 &&
     BATCHWIRE_KAFKA_BOOTSTRAP=127.0.0.1:9092 BATCHWIRE_ALLOWED_TENANTS=acme \\
