@@ -20,7 +20,13 @@ from streams.api.submit import publish_new
 from streams.app import settings
 from streams.errors import SubmissionError
 from streams.parts import PART_BYTES
-from streams.validation import content_hash, validate_submission
+from streams.validation import (
+    check_depth,
+    check_unicode,
+    content_hash,
+    may_hold_surrogates,
+    validate_submission,
+)
 
 _FALSE = {"false", "0", "no"}
 
@@ -43,9 +49,15 @@ def batch_fields(query: Any, tenant: str) -> dict[str, Any]:
             fields["deadline_s"] = float(query["deadline_s"])
         if query.get("metadata") is not None:
             fields["metadata"] = json.loads(query["metadata"])
+            check_depth(fields["metadata"], path="metadata", level=2)
+            check_unicode(fields["metadata"], path="metadata")
         if query.get("headers") is not None:
             fields["headers"] = json.loads(query["headers"])
-    except ValueError as exc:
+            check_depth(fields["headers"], path="headers", level=2)
+            check_unicode(fields["headers"], path="headers")
+    except SubmissionError as exc:
+        raise ApiError.of(exc) from exc
+    except (ValueError, RecursionError) as exc:
         raise ApiError("invalid_batch_format", f"bad query parameter: {exc}") from exc
     return fields
 
@@ -150,7 +162,12 @@ async def submit_ndjson(
                 continue
             try:
                 item = json.loads(raw)
-            except ValueError as exc:
+                check_depth(item, path=f"line {number}", level=3)
+                if may_hold_surrogates(raw):
+                    check_unicode(item, path=f"line {number}")
+            except SubmissionError as exc:
+                raise ApiError.of(exc) from exc
+            except (ValueError, RecursionError) as exc:
                 raise ApiError(
                     "invalid_json",
                     f"line {number} is not JSON: {exc}",
