@@ -35,13 +35,16 @@ def content_type(headers: Mapping[Any, Any] | Iterable[tuple[Any, Any]] | None) 
 
 
 def undecodable_code(raw: bytes) -> str:
-    """`invalid_batch_format` for a bad Avro message or valid JSON that is not an object;
-    `invalid_json` for anything else (JSON nested too deeply to parse included)."""
+    """`invalid_batch_format` for a bad Avro message, valid JSON that is not an object and
+    JSON nested too deeply to parse (deeper than `MAX_JSON_DEPTH` whatever the stack in use,
+    so that the code does not depend on it); `invalid_json` for anything else."""
     if raw.startswith(codec.MAGIC):
         return INVALID
     try:
         json.loads(raw)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        return INVALID
+    except ValueError:
         return INVALID_JSON
     return INVALID
 

@@ -21,6 +21,7 @@ from streams.app import settings
 from streams.errors import SubmissionError
 from streams.parts import PART_BYTES
 from streams.validation import (
+    MAX_JSON_DEPTH,
     check_depth,
     check_unicode,
     content_hash,
@@ -167,7 +168,12 @@ async def submit_ndjson(
                     check_unicode(item, path=f"line {number}")
             except SubmissionError as exc:
                 raise ApiError.of(exc) from exc
-            except (ValueError, RecursionError) as exc:
+            except RecursionError as exc:
+                message = f"line {number}: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+                raise ApiError(
+                    "invalid_batch_format", message, [{"path": f"line {number}"}]
+                ) from exc
+            except ValueError as exc:
                 raise ApiError(
                     "invalid_json",
                     f"line {number} is not JSON: {exc}",

@@ -12,7 +12,7 @@ from streams.api.auth import tenants_of
 from streams.api.errors import ApiError
 from streams.app import settings
 from streams.errors import SubmissionError
-from streams.validation import check_depth, check_unicode, may_hold_surrogates
+from streams.validation import MAX_JSON_DEPTH, check_depth, check_unicode, may_hold_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,10 @@ class ApiView(web.View):
         try:
             value = json.loads(raw)
         except RecursionError as exc:
-            raise ApiError("invalid_json", "the body is nested too deeply to parse") from exc
+            message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            raise ApiError(
+                "invalid_batch_format", message, [{"path": "$", "message": message}]
+            ) from exc
         except UnicodeDecodeError as exc:
             raise ApiError("invalid_json", f"the body is not UTF-8: {exc}") from exc
         except json.JSONDecodeError as exc:
