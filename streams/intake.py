@@ -41,7 +41,7 @@ def undecodable_code(raw: bytes) -> str:
     if raw.startswith(codec.MAGIC):
         return INVALID
     try:
-        json.loads(raw)
+        json.loads(raw.decode("utf-8-sig"))  # strict, as the codec
     except RecursionError:
         return INVALID
     except ValueError:

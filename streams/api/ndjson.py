@@ -162,7 +162,9 @@ async def submit_ndjson(
             if not raw.strip():
                 continue
             try:
-                item = json.loads(raw)
+                item = json.loads(
+                    raw.decode("utf-8")
+                )  # strict: json.loads(bytes) lets surrogates in
                 check_depth(item, path=f"line {number}", level=3)
                 if may_hold_surrogates(raw):
                     check_unicode(item, path=f"line {number}")

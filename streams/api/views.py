@@ -50,7 +50,9 @@ class ApiView(web.View):
             raise ApiError("too_many_items", f"the body is larger than {MAX_BODY_BYTES} bytes")
         raw: bytes = await request.read()
         try:
-            value = json.loads(raw)
+            value = json.loads(
+                raw.decode("utf-8-sig")
+            )  # strict: json.loads(bytes) lets surrogates in
         except RecursionError as exc:
             message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
             raise ApiError(
