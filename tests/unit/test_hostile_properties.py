@@ -79,6 +79,20 @@ def test_one_broken_field_is_rejected_with_its_code(mutated: Mutated, ascii_only
     assert_contract_error(verdict, value)
 
 
+#: the code a kind of raw message must get, by the start of its kind
+KIND_CODES = {
+    "json truncated": "invalid_json",
+    "json garbage": "invalid_json",
+    "json with": "invalid_json",  # invalid UTF-8, bare words
+    "lone surrogate": "invalid_json",
+    "json, not an object": "invalid_batch_format",
+    "avro": "invalid_batch_format",
+    "json nested": "invalid_batch_format",
+    "params nested": "invalid_batch_format",
+    "metadata nested": "invalid_batch_format",
+}
+
+
 @given(hostile_raw())
 def test_hostile_bytes_are_rejected_with_a_contract_code(raw: Raw) -> None:
     verdict = judge(raw.value, raw.headers)
@@ -87,6 +101,9 @@ def test_hostile_bytes_are_rejected_with_a_contract_code(raw: Raw) -> None:
         assert_explodable(verdict, codec.decode_submission(raw.value))
         return
     assert verdict.code in {"invalid_json", *PRIORITY}, (raw.kind, verdict.as_error())
+    for prefix, code in KIND_CODES.items():
+        if raw.kind.startswith(prefix):
+            assert verdict.code == code, (raw.kind, verdict.as_error())
     assert_contract_error(verdict, raw.value)
 
 
