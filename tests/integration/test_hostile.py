@@ -6,9 +6,19 @@ Sizes follow the hypothesis profile (`BATCHWIRE_HYPOTHESIS_PROFILE=soak` for the
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import threading
+import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -17,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from streams.api.errors import HTTP_STATUS, ApiError
 from streams.api.sync_batch import to_items
 from streams.errors import SubmissionError
+from streams.localkafka.broker import free_port
 from streams.validation import Submission
 from tests.fixtures.hostile import (
     CONTRACT_CODES,
@@ -33,9 +44,80 @@ from tests.fixtures.hostile import (
     scale,
 )
 from tests.fixtures.kafka_io import read_until, wait_final
-from tests.fixtures.workers import WorkerFactory, WorkerProcess
+from tests.fixtures.workers import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+SLOW_MS = 250
+
+
+class _SlowTarget(BaseHTTPRequestHandler):
+    """The tenant API of the isolation test: every request takes SLOW_MS, then 200 {}."""
+
+    def _answer(self) -> None:
+        time.sleep(SLOW_MS / 1000)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def slow_target() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowTarget)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def worker(
+    kafka_bootstrap: str, slow_target: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostileWorker]:
+    """One worker for the module (its start is most of a test's time on two cores)."""
+    home = tmp_path_factory.mktemp("hostile")
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHWIRE_")}
+    env.update(
+        BATCHWIRE_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        BATCHWIRE_TOPIC_PREFIX=prefix,
+        BATCHWIRE_ALLOWED_TENANTS="acme;globex",
+        BATCHWIRE_TENANT_KEYS="acme=key-acme;globex=key-globex;initech=key-initech",
+        BATCHWIRE_TARGET_URLS=f"acme={slow_target}",
+        BATCHWIRE_MAX_ITEMS=str(MAX_ITEMS),
+        BATCHWIRE_WEB_PORT=str(free_port()),
+        BATCHWIRE_DATA_DIR=str(home / "data"),
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
+    process = WorkerProcess(
+        env=env, log_path=home / "worker.log", port=int(env["BATCHWIRE_WEB_PORT"])
+    )
+    process.start()
+    try:
+        yield HostileWorker(process, kafka_bootstrap, prefix)
+    finally:
+        process.stop()
+
+
+@dataclass
+class HostileWorker:
+    process: WorkerProcess
+    bootstrap: str
+    prefix: str
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
 
 ACME = {"Authorization": "Bearer key-acme"}
 ECHO = {"namespace": "batchwire", "action": "echo", "params": {"x": 1}}
@@ -70,15 +152,16 @@ def is_held(raw: Raw, verdict: SubmissionError) -> bool:
     return isinstance(part, int) and isinstance(parts, int) and 0 < part < parts
 
 
-def assert_alive(worker: WorkerProcess) -> None:
-    assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
+def assert_alive(worker: HostileWorker) -> None:
+    proc = worker.process.proc
+    assert proc is not None and proc.poll() is None, worker.process.log_tail()
     assert httpx.get(f"{worker.url}/healthz", timeout=10).status_code == 200
 
 
 async def test_hostile_topic_messages_are_each_rejected_while_a_valid_batch_completes(
-    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+    worker: HostileWorker,
 ) -> None:
-    worker = worker_factory({"BATCHWIRE_MAX_ITEMS": str(MAX_ITEMS)})
+    kafka_bootstrap, topic_prefix = worker.bootstrap, worker.prefix
     generated = draw_many(hostile_raw(), scale())
     hostile: list[Raw] = []
     expected: Counter[tuple[bytes, str]] = Counter()
@@ -165,10 +248,9 @@ def assert_contract_answer(answer: httpx.Response, what: str) -> str:
 
 
 async def test_hostile_http_bodies_get_contract_errors_and_the_worker_goes_on(
-    worker_factory: WorkerFactory,
+    worker: HostileWorker,
 ) -> None:
-    worker = worker_factory({"BATCHWIRE_MAX_ITEMS": str(MAX_ITEMS)})
-    count = scale() // 3
+    count = scale() // 4
     mutated = draw_many(mutated_submissions(), count, seed=11)
     raws = draw_many(hostile_raw(), count, seed=12)
     items = draw_many(broken_items(), count, seed=13)
@@ -297,3 +379,137 @@ def fixed_bodies() -> list[tuple[str, bytes, str | bytes | None, str]]:
         ),
     ]
     return out
+
+
+# -- tenant isolation (scenario 6, the hostile half) ---------------------------------
+
+KEYS = {
+    "acme": {"Authorization": "Bearer key-acme"},
+    "globex": {"Authorization": "Bearer key-globex"},
+    "initech": {"Authorization": "Bearer key-initech"},  # a key, but not an allowed tenant
+    "wrong": {"Authorization": "Bearer key-acme-but-not"},
+    "empty": {"Authorization": "Bearer"},
+    "basic": {"Authorization": "Basic a2V5LWFjbWU="},
+    "none": {},
+}
+SLOW_ITEMS = 12  # one group of SLOW_MS requests: the batch runs ~3 s, long enough to cancel
+
+
+def crafted(batch_id: str) -> list[str]:
+    """Ids a foreign caller might try for `batch_id`, already escaped for a URL path."""
+    raw = [
+        batch_id,
+        batch_id.upper(),
+        f"{batch_id} ",
+        f"{batch_id}\u200b",
+        f"acme/{batch_id}",
+        f"../acme/{batch_id}",
+        f"..%2Facme%2F{batch_id}",
+        f"%2e%2e%2f{batch_id}",
+        f"{batch_id}/",
+        f"{batch_id}\x00",
+        f"{batch_id}%00",
+        f"*{batch_id}*",
+        "*",
+        "é" * 300,
+        "x" * 4000,
+    ]
+    escaped = [quote(text, safe="") for text in raw]
+    return [*escaped, f"..%2F..%2Fv1%2Fbatches%2F{batch_id}", "%2E", "%2E%2E", "%2e%2e%2F"]
+
+
+async def lookups(
+    client: httpx.AsyncClient, batch_ids: list[str], headers: dict[str, str]
+) -> list[tuple[str, httpx.Response]]:
+    """Status, results and cancel of each (escaped) id with one set of headers, at once."""
+    calls = []
+    for batch_id in batch_ids:
+        base = f"/v1/batches/{batch_id}"
+        calls += [
+            (batch_id, client.get(base, headers=headers)),
+            (batch_id, client.get(f"{base}/results", headers=headers)),
+            (batch_id, client.get(f"{base}/results?tenant=acme", headers=headers)),
+            (batch_id, client.get(f"{base}?tenant=acme", headers=headers)),
+            (batch_id, client.post(f"{base}/cancel", headers=headers)),
+        ]
+    answers = await asyncio.gather(*(call for _, call in calls))
+    return [(batch_id, answer) for (batch_id, _), answer in zip(calls, answers, strict=True)]
+
+
+def assert_reveals_nothing(answer: httpx.Response, secrets: list[str], what: str) -> None:
+    assert answer.status_code in (401, 404), (what, answer.status_code, answer.text[:300])
+    for secret in secrets:
+        assert secret not in answer.text, (what, answer.text[:300])
+    if answer.headers.get("content-type", "").startswith("application/json"):
+        body = answer.json()
+        assert set(body) == {"error"}, (what, body)
+        assert body["error"]["code"] == (
+            "unauthorized" if answer.status_code == 401 else "not_found"
+        )
+
+
+async def test_foreign_keys_and_crafted_ids_never_reveal_or_cancel_a_batch(
+    worker: HostileWorker,
+) -> None:
+    secret_a, secret_g = f"acme-{uuid.uuid4().hex}", f"globex-{uuid.uuid4().hex}"
+    slow = [
+        {"id": f"s{i}-{secret_a}", "method": "GET", "path": f"/slow?s={secret_a}", "group": "g"}
+        for i in range(SLOW_ITEMS)
+    ]
+    echo = {"namespace": "batchwire", "action": "echo"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+
+        async def submit(tenant: str, body: dict[str, Any]) -> None:
+            answer = await client.post(
+                f"/v1/tenants/{tenant}/batches", json=body, headers=KEYS[tenant]
+            )
+            assert answer.status_code == 202, answer.text
+
+        await submit("acme", {"batch_id": "iso-a", "items": slow, "metadata": {"s": secret_a}})
+        for tenant, secret in (("acme", secret_a), ("globex", secret_g)):  # one id, two tenants
+            items = [{**echo, "id": "1", "params": {"s": secret}}]
+            await submit(tenant, {"batch_id": "shared", "items": items, "metadata": {"s": secret}})
+        await submit(
+            "globex", {"batch_id": "iso-g", "items": [{**echo, "params": {"s": secret_g}}]}
+        )
+        await wait_status(client, "iso-a", "acme", lambda s: s["processed"] >= 1)
+
+        # while iso-a runs: every foreign lookup and cancel, with every id variant
+        checked = 0
+        for who in ("globex", "initech", "wrong", "empty", "basic", "none"):
+            for batch_id, answer in await lookups(client, crafted("iso-a"), KEYS[who]):
+                assert_reveals_nothing(answer, [secret_a], f"{who} {batch_id[:40]}")
+                checked += 1
+        # the owner's key with crafted ids; another tenant's key with the plain id
+        for who, ids in (("globex", crafted("iso-g")[1:]), ("acme", ["iso-g"])):
+            for batch_id, answer in await lookups(client, ids, KEYS[who]):
+                assert_reveals_nothing(answer, [secret_g], f"{who} {batch_id[:40]}")
+                checked += 1
+        assert checked > 500
+
+        done = await wait_status(client, "iso-a", "acme", lambda s: s["finished_at"] is not None)
+        assert done["status"] == "completed", done
+        assert done["counters"]["succeeded"] == SLOW_ITEMS
+        assert done["counters"].get("cancelled", 0) == 0
+        assert done["metadata"] == {"s": secret_a}  # the owner sees it: the check can fail
+        for tenant, secret, other in (("acme", secret_a, secret_g), ("globex", secret_g, secret_a)):
+            state = await wait_status(
+                client, "shared", tenant, lambda s: s["finished_at"] is not None
+            )
+            assert state["metadata"] == {"s": secret}
+            results = await client.get("/v1/batches/shared/results", headers=KEYS[tenant])
+            assert secret in results.text and other not in results.text
+    assert_alive(worker)
+
+
+async def wait_status(
+    client: httpx.AsyncClient, batch_id: str, tenant: str, done: Any, attempts: int = 300
+) -> dict[str, Any]:
+    for _ in range(attempts):
+        answer = await client.get(f"/v1/batches/{batch_id}", headers=KEYS[tenant])
+        if answer.status_code == 200:
+            state: dict[str, Any] = answer.json()
+            if done(state.get("counters", {}) | state):
+                return state
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"batch {batch_id} of {tenant}: condition not met")
