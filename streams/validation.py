@@ -183,7 +183,7 @@ def check_unicode(value: Any, *, path: str = "$") -> None:
         elif type(node) is dict:
             for key, child in node.items():
                 stack.append((key, where))
-                stack.append((child, _key_path(where, _clip(str(key)))))
+                stack.append((child, _key_path(where, str(key))))
         elif type(node) is list:
             stack.extend((child, f"{where}[{i}]") for i, child in enumerate(node))
 
@@ -277,7 +277,9 @@ def _plural(n: int, noun: str) -> str:
 
 
 def _key_path(base: str, key: str) -> str:
-    """`$.a.b` for identifier keys, `$.a['x-y']` otherwise."""
+    """`$.a.b` for identifier keys, `$.a['x-y']` otherwise; a key is cut to `MAX_QUOTE`
+    characters (a path must stay small whatever the keys of the submission)."""
+    key = _clip(key)
     if _IDENTIFIER.fullmatch(key):
         return f"{base}.{key}"
     escaped = key.replace("\\", "\\\\").replace("'", "\\'")

@@ -112,3 +112,22 @@ def test_user_values_quoted_in_messages_are_clipped() -> None:
         )
     assert info.value.code == "tenant_not_allowed"
     assert len(json.dumps(info.value.as_error())) < 1000
+
+
+def test_paths_stay_small_whatever_the_keys() -> None:
+    """100 header keys of 100 kB: each detail's path names its key, cut short."""
+    headers = {f"{i:03d}" + "k" * 100_000: i for i in range(100)}
+    with pytest.raises(SubmissionError) as info:
+        validate_submission(
+            {"tenant": "acme", "items": [{"method": "GET", "path": "/"}], "headers": headers},
+            allowed_tenants=ALLOWED,
+            max_items=10,
+        )
+    assert len(info.value.details) == 100
+    assert len(json.dumps(info.value.as_error())) < 100 * 300
+    deep: Any = 1
+    for _ in range(MAX_JSON_DEPTH):
+        deep = {"k" * 1000: deep}
+    with pytest.raises(SubmissionError) as info:
+        decode_part(json.dumps({"tenant": "acme", "metadata": deep}).encode(), None)
+    assert len(info.value.details[0]["path"]) < MAX_JSON_DEPTH * 100
