@@ -46,7 +46,11 @@ from tests.fixtures.hostile import (
 from tests.fixtures.kafka_io import read_until, wait_final
 from tests.fixtures.workers import WorkerProcess
 
-pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.reliability,
+    pytest.mark.timeout(300 if profile() == "ci" else 1500),
+]
 SLOW_MS = 250
 
 
