@@ -23,6 +23,7 @@ from typing import Any
 from streams.errors import SubmissionError
 
 INVALID = "invalid_batch_format"
+INVALID_JSON = "invalid_json"
 TENANT_NOT_ALLOWED = "tenant_not_allowed"
 EMPTY_BATCH = "empty_batch"
 TOO_MANY_ITEMS = "too_many_items"
@@ -42,6 +43,14 @@ CALLBACK_MODES = ("batch", "item", "both")
 DEFAULT_DEADLINE_S = 1800.0
 MAX_DEADLINE_S = 7 * 24 * 3600.0
 MAX_BATCH_ID_LEN = 128
+#: JSON nested deeper than this (the submission object is level 1) is invalid_batch_format:
+#: far below Python's recursion limit, so no later step (hashing, encoding) can overflow.
+MAX_JSON_DEPTH = 128
+#: details kept per code: a part of 1 MB with a bad item in every few bytes must still give
+#: a rejection (and an HTTP answer) of a few kilobytes; the message gives the full count.
+MAX_DETAILS = 100
+#: user-supplied values quoted in messages are cut to this many characters
+MAX_QUOTE = 80
 
 _BATCH_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_BATCH_ID_LEN}}}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -129,16 +138,103 @@ def _json_default(value: Any) -> Any:
     return {"$" + type(value).__name__: repr(value)}
 
 
+def check_depth(value: Any, *, path: str = "$", level: int = 1) -> None:
+    """Raise `invalid_batch_format` when `value` (at `level`) nests deeper than
+    `MAX_JSON_DEPTH`, with the JSON path of the first value too deep.  Iterative."""
+    stack = [(value, level)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if type(node) is dict:
+            children: Any = node.values()
+        elif type(node) is list:
+            children = node
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            where = _deep_path(value, path, level)
+            message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            raise SubmissionError(INVALID, message, [{"path": where, "message": message}])
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                push((child, depth + 1))
+
+
+def may_hold_surrogates(raw: bytes) -> bool:
+    """Whether JSON text (or an Avro message holding JSON text) has a `\\uD…` escape: the
+    only way a decoded string can hold a lone surrogate (strict UTF-8 yields none)."""
+    return b"\\ud" in raw or b"\\uD" in raw
+
+
+def check_unicode(value: Any, *, path: str = "$") -> None:
+    """Raise `invalid_json` when a string (or key) of `value` holds a lone surrogate, which
+    no UTF-8 text can carry; the detail names its JSON path.  Iterative."""
+    stack = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if type(node) is str:
+            if not node.isascii():
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError:
+                    message = "a string holds an unpaired UTF-16 surrogate (not Unicode text)"
+                    details = [{"path": where, "message": message}]
+                    raise SubmissionError(INVALID_JSON, message, details) from None
+        elif type(node) is dict:
+            for key, child in node.items():
+                stack.append((key, where))
+                stack.append((child, _key_path(where, str(key))))
+        elif type(node) is list:
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(node))
+
+
+def _deep_path(value: Any, path: str, level: int) -> str:
+    """The path of the first container deeper than `MAX_JSON_DEPTH` (there is one)."""
+    stack = [(value, level, path)]
+    while stack:
+        node, depth, where = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return where
+        if type(node) is dict:
+            stack.extend(
+                (v, depth + 1, _key_path(where, str(k)))
+                for k, v in node.items()
+                if type(v) in (dict, list)
+            )
+        elif type(node) is list:
+            stack.extend(
+                (v, depth + 1, f"{where}[{i}]")
+                for i, v in enumerate(node)
+                if type(v) in (dict, list)
+            )
+    return path
+
+
+def _clip(text: str) -> str:
+    """`text` cut to `MAX_QUOTE` characters."""
+    return text if len(text) <= MAX_QUOTE else text[: MAX_QUOTE - 1] + "…"
+
+
+def _quote(value: Any) -> str:
+    """`repr(value)`, cut to `MAX_QUOTE` characters."""
+    return _clip(repr(value))
+
+
 class _Problems:
-    """Problems found so far, grouped by code, in the order they were found."""
+    """Problems found so far, grouped by code, in the order they were found; at most
+    `MAX_DETAILS` details are kept per code, `totals` counts them all."""
 
     def __init__(self) -> None:
         self.details: dict[str, list[dict[str, Any]]] = {}
+        self.totals: dict[str, int] = {}
         self.items: dict[str, set[int]] = {}
         self.count = 0
 
     def add(self, code: str, path: str, message: str, item: int | None = None) -> None:
-        self.details.setdefault(code, []).append({"path": path, "message": message})
+        details = self.details.setdefault(code, [])
+        if len(details) < MAX_DETAILS:
+            details.append({"path": path, "message": message})
+        self.totals[code] = self.totals.get(code, 0) + 1
         self.count += 1
         if item is not None:
             self.items.setdefault(code, set()).add(item)
@@ -148,18 +244,21 @@ class _Problems:
             details = self.details.get(code)
             if details:
                 label = _label(batch_id, tenant)
-                summary = _summary(code, details, len(self.items.get(code, ())))
+                total = self.totals[code]
+                summary = _summary(code, details, total, len(self.items.get(code, ())))
+                if total > len(details):
+                    summary += f" (the first {len(details)} of {total} are listed)"
                 raise SubmissionError(code, f"{label}: {summary}", details)
 
 
 def _label(batch_id: str | None, tenant: str) -> str:
     label = f"batch {batch_id}" if batch_id else "submission"
-    return f"{label} (tenant {tenant})" if tenant else label
+    return f"{label} (tenant {_clip(tenant)})" if tenant else label
 
 
-def _summary(code: str, details: list[dict[str, Any]], items: int) -> str:
+def _summary(code: str, details: list[dict[str, Any]], total: int, items: int) -> str:
     if code == INVALID:
-        return f"the batch format is invalid ({_plural(len(details), 'problem')})"
+        return f"the batch format is invalid ({_plural(total, 'problem')})"
     if code == TENANT_NOT_ALLOWED:
         return "the tenant is not allowed to submit batches"
     if code == EMPTY_BATCH:
@@ -178,7 +277,9 @@ def _plural(n: int, noun: str) -> str:
 
 
 def _key_path(base: str, key: str) -> str:
-    """`$.a.b` for identifier keys, `$.a['x-y']` otherwise."""
+    """`$.a.b` for identifier keys, `$.a['x-y']` otherwise; a key is cut to `MAX_QUOTE`
+    characters (a path must stay small whatever the keys of the submission)."""
+    key = _clip(key)
     if _IDENTIFIER.fullmatch(key):
         return f"{base}.{key}"
     escaped = key.replace("\\", "\\\\").replace("'", "\\'")
@@ -201,7 +302,9 @@ def _tenant(value: Any, allowed: frozenset[str], problems: _Problems) -> str:
         problems.add(INVALID, "$.tenant", "tenant must be a non-empty string")
         return ""
     if value not in allowed:
-        problems.add(TENANT_NOT_ALLOWED, "$.tenant", f"tenant {value!r} may not submit batches")
+        problems.add(
+            TENANT_NOT_ALLOWED, "$.tenant", f"tenant {_quote(value)} may not submit batches"
+        )
     return value
 
 
@@ -226,7 +329,7 @@ def _string_map(value: Any, path: str, problems: _Problems) -> dict[str, str] | 
     ok = True
     for key, val in value.items():
         if not isinstance(key, str):
-            problems.add(INVALID, path, f"key {key!r} must be a string")
+            problems.add(INVALID, path, f"key {_quote(key)} must be a string")
             ok = False
         elif not isinstance(val, str):
             problems.add(INVALID, _key_path(path, key), "must be a string")
@@ -337,7 +440,9 @@ def _check_unique_ids(
         others = len(indices[item["id"]]) - 1
         if others:
             path = f"$.items[{i}].id" if items[i].get("id") is not None else f"$.items[{i}]"
-            message = f"item id {item['id']!r} is also used by {_plural(others, 'other item')}"
+            message = (
+                f"item id {_quote(item['id'])} is also used by {_plural(others, 'other item')}"
+            )
             problems.add(DUPLICATE_ITEM_ID, path, message, i)
 
 

@@ -2,12 +2,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures.hostile import load_profile
+
 pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.workers",
     "tests.fixtures.targets",
     "tests.fixtures.receivers",
 ]
+
+load_profile()  # hypothesis: `ci` unless BATCHWIRE_HYPOTHESIS_PROFILE says `soak`
 
 
 @pytest.hookimpl(hookwrapper=True)

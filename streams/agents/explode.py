@@ -16,7 +16,6 @@ Per submission (one part of a batch):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -24,10 +23,10 @@ from typing import Any
 
 import faust
 
-from streams import codec
+from streams import codec, intake
 from streams.app import app, settings
 from streams.clock import iso
-from streams.errors import CodecError, SubmissionError
+from streams.errors import SubmissionError
 from streams.keys import batch_key, item_topic_key, part_key
 from streams.messages import encode_event, item_requested, part_registered, rejection
 from streams.publish import publish, stop_worker
@@ -36,6 +35,9 @@ from streams.topics import batches, items, ledger, rejected
 from streams.validation import content_hash, validate_submission
 
 log = logging.getLogger(__name__)
+#: a rejection carries the raw submission cut to this size, so it fits in one message
+MAX_REJECTED_RAW_BYTES = 8 * 1024 * 1024
+MAX_ECHOED_CHARS = 256
 _BATCH_ID_NAMESPACE = uuid.UUID("6b1d1f0e-4c2a-4b8e-9a57-1f0c2d3e4f50")
 
 
@@ -54,33 +56,11 @@ async def explode(stream: faust.StreamT[bytes]) -> None:
             return
 
 
-def _content_type(headers: Any) -> str | None:
-    for name, value in headers.items() if isinstance(headers, dict) else headers or ():
-        if str(name).lower() == "content-type":
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return None
-
-
-def _undecodable_code(raw: bytes) -> str:
-    """`invalid_batch_format` for a bad Avro message or valid JSON that is not an object;
-    `invalid_json` for anything else."""
-    if raw.startswith(codec.MAGIC):
-        return "invalid_batch_format"
-    try:
-        json.loads(raw)
-    except ValueError:
-        return "invalid_json"
-    return "invalid_batch_format"
-
-
 async def handle_submission(raw: bytes, headers: Any, message: Any) -> None:
     try:
-        body = codec.decode_submission(raw, _content_type(headers))
-    except CodecError as exc:
-        await _reject(
-            SubmissionError(_undecodable_code(raw), str(exc), [{"path": "$", "message": str(exc)}]),
-            raw,
-        )
+        body = intake.decode_part(raw, intake.content_type(headers))
+    except SubmissionError as exc:
+        await _reject(exc, raw)
         return
     tenant, batch_id = body.get("tenant"), body.get("batch_id")
     if isinstance(tenant, str) and batch_id is None:
@@ -108,8 +88,13 @@ async def handle_submission(raw: bytes, headers: Any, message: Any) -> None:
             )
         return  # same content again: nothing new
     expected = entry["next_part"] if entry else 0
-    if isinstance(part, int) and part > expected and part < (body.get("parts") or 1):
-        held_parts[part_key(tenant, batch_id, part)] = raw
+    parts = body.get("parts") or 1
+    if _is_int(part) and _is_int(parts) and expected < part < parts:
+        early = _early_problem(body)
+        if early is not None:  # do not hold a part that can never be accepted
+            await _reject(early, raw, batch_id=batch_id, tenant=tenant)
+        else:
+            held_parts[part_key(tenant, batch_id, part)] = raw
         return
     await _explode_next(body, raw, first_index=entry["next_index"] if entry else 0, entry=entry)
     while True:  # release parts that were waiting for this one
@@ -178,11 +163,32 @@ async def _explode_next(
     }
 
 
+def _early_problem(body: dict[str, Any]) -> SubmissionError | None:
+    """The problem of a part that overtook its predecessor, unless it depends on where its
+    items start in the batch (too many items, an id equal to an earlier default id)."""
+    try:
+        validate_submission(
+            body, allowed_tenants=settings.allowed_tenants, max_items=settings.max_items
+        )
+    except SubmissionError as exc:
+        return None if exc.code in ("too_many_items", "duplicate_item_id") else exc
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _known(value: Any) -> str | None:
+    """A tenant or batch id worth echoing on the rejection: a string of sane length."""
+    return value if isinstance(value, str) and len(value) <= MAX_ECHOED_CHARS else None
+
+
 async def _reject(
     error: SubmissionError, raw: bytes, *, batch_id: Any = None, tenant: Any = None
 ) -> None:
-    batch_id = batch_id if isinstance(batch_id, str) else None
-    tenant = tenant if isinstance(tenant, str) else None
+    batch_id, tenant = _known(batch_id), _known(tenant)
+    raw = raw[:MAX_REJECTED_RAW_BYTES]
     log.info("rejected submission (%s): %s", error.code, error.message)
     await publish(
         rejected,

@@ -20,7 +20,14 @@ from streams.api.submit import publish_new
 from streams.app import settings
 from streams.errors import SubmissionError
 from streams.parts import PART_BYTES
-from streams.validation import content_hash, validate_submission
+from streams.validation import (
+    MAX_JSON_DEPTH,
+    check_depth,
+    check_unicode,
+    content_hash,
+    may_hold_surrogates,
+    validate_submission,
+)
 
 _FALSE = {"false", "0", "no"}
 
@@ -43,9 +50,15 @@ def batch_fields(query: Any, tenant: str) -> dict[str, Any]:
             fields["deadline_s"] = float(query["deadline_s"])
         if query.get("metadata") is not None:
             fields["metadata"] = json.loads(query["metadata"])
+            check_depth(fields["metadata"], path="metadata", level=2)
+            check_unicode(fields["metadata"], path="metadata")
         if query.get("headers") is not None:
             fields["headers"] = json.loads(query["headers"])
-    except ValueError as exc:
+            check_depth(fields["headers"], path="headers", level=2)
+            check_unicode(fields["headers"], path="headers")
+    except SubmissionError as exc:
+        raise ApiError.of(exc) from exc
+    except (ValueError, RecursionError) as exc:
         raise ApiError("invalid_batch_format", f"bad query parameter: {exc}") from exc
     return fields
 
@@ -149,7 +162,19 @@ async def submit_ndjson(
             if not raw.strip():
                 continue
             try:
-                item = json.loads(raw)
+                item = json.loads(
+                    raw.decode("utf-8")
+                )  # strict: json.loads(bytes) lets surrogates in
+                check_depth(item, path=f"line {number}", level=3)
+                if may_hold_surrogates(raw):
+                    check_unicode(item, path=f"line {number}")
+            except SubmissionError as exc:
+                raise ApiError.of(exc) from exc
+            except RecursionError as exc:
+                message = f"line {number}: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+                raise ApiError(
+                    "invalid_batch_format", message, [{"path": f"line {number}"}]
+                ) from exc
             except ValueError as exc:
                 raise ApiError(
                     "invalid_json",

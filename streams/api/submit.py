@@ -70,7 +70,12 @@ async def submit(
             "the HTTP API splits batches into parts itself",
             [{"path": "$.part", "message": "send the whole batch"}],
         )
-    body = {**body, "tenant": tenant, "batch_id": body.get("batch_id") or uuid.uuid4().hex}
+    batch_id = body.get("batch_id")
+    body = {
+        **body,
+        "tenant": tenant,
+        "batch_id": uuid.uuid4().hex if batch_id is None else batch_id,
+    }
     try:
         sub = validate_submission(
             body, allowed_tenants=settings.allowed_tenants, max_items=settings.max_items

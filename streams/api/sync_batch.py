@@ -9,6 +9,7 @@ becomes the item's group, so one transaction's requests run together, in order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from faust import web
@@ -63,6 +64,23 @@ def to_items(body: Any) -> list[dict[str, Any]]:
     return items
 
 
+def inherited_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The request's headers every item inherits; one that is not UTF-8 text (the server
+    decodes bytes it cannot read to lone surrogates) is `invalid_batch_format`."""
+    headers = {name: value for name, value in pairs if name.lower() not in NOT_INHERITED}
+    for name, value in headers.items():
+        if not (name + value).isascii():
+            try:
+                (name + value).encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(
+                    "invalid_batch_format",
+                    "a request header is not UTF-8 text",
+                    [{"path": "$headers", "message": f"header {name!a}"}],
+                ) from None
+    return headers
+
+
 def answer_of(result: dict[str, Any]) -> dict[str, Any]:
     code = result["code"] or CODE_WITHOUT_ANSWER.get(result["status"], 502)
     body = result["output"] if result["code"] else {"errors": result["errors"]}
@@ -75,11 +93,7 @@ class SyncBatch(ApiView):
         tenants = self.tenants(request)
         tenant = caller_tenant(tenants, request)
         items = to_items(await self.read_json(request))
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() not in NOT_INHERITED
-        }
+        headers = inherited_headers(request.headers.items())
         authorization = request.headers["Authorization"]
         batch: dict[str, Any] = {"items": items, "headers": headers}
         if request.query.get("callback_url"):

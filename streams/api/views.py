@@ -11,6 +11,8 @@ from faust import web
 from streams.api.auth import tenants_of
 from streams.api.errors import ApiError
 from streams.app import settings
+from streams.errors import SubmissionError
+from streams.validation import MAX_JSON_DEPTH, check_depth, check_unicode, may_hold_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,14 @@ class ApiView(web.View):
             raise ApiError("too_many_items", f"the body is larger than {MAX_BODY_BYTES} bytes")
         raw: bytes = await request.read()
         try:
-            return json.loads(raw)
+            value = json.loads(
+                raw.decode("utf-8-sig")
+            )  # strict: json.loads(bytes) lets surrogates in
+        except RecursionError as exc:
+            message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            raise ApiError(
+                "invalid_batch_format", message, [{"path": "$", "message": message}]
+            ) from exc
         except UnicodeDecodeError as exc:
             raise ApiError("invalid_json", f"the body is not UTF-8: {exc}") from exc
         except json.JSONDecodeError as exc:
@@ -57,3 +66,10 @@ class ApiView(web.View):
                 f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                 [{"path": "$", "message": exc.msg, "line": exc.lineno, "column": exc.colno}],
             ) from exc
+        try:
+            check_depth(value)
+            if may_hold_surrogates(raw):
+                check_unicode(value)
+        except SubmissionError as exc:
+            raise ApiError.of(exc) from exc
+        return value
