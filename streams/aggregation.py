@@ -49,6 +49,7 @@ def new_state(tenant: str, batch_id: str, now: str) -> State:
         "cancel_requested": False,
         "deadline_passed": False,
         "applied": {},
+        "early_results": [],
     }
 
 

@@ -183,14 +183,23 @@ class Chunk:
                 if result["request"]["group"] not in failed:
                     failed.append(result["request"]["group"])
                     await self._publish_controls(state)
+        if not state["parts_received"]:
+            # Its batch's callback is not known yet: the results topic can run ahead of
+            # the ledger. `on_part` sends the item callback once the first part arrives.
+            if not replay:
+                state.setdefault("early_results", []).append(result["index"])
+        else:
+            await self._item_callback(state, result)
+        await self._advance(state, event)
+
+    async def _item_callback(self, state: State, result: dict[str, Any]) -> None:
         callback = state["callback"]
         if callback and callback.get("mode") in ("item", "both"):
             await publish(
                 callbacks,
-                batch_id.encode(),
+                state["batch_id"].encode(),
                 codec.encode("CallbackRequested", item_callback(result, callback["url"])),
             )
-        await self._advance(state, event)
 
     async def on_part(self, part: dict[str, Any], event: faust.EventT) -> None:
         tenant, batch_id = part["tenant"], part["batch_id"]
@@ -207,6 +216,10 @@ class Chunk:
             }
             if state["cancel_requested"] or state["deadline_passed"]:
                 await self._report_unrun(part, state, stages=None)
+            for index in state.pop("early_results", []):
+                early = stored_result(tenant, batch_id, index)
+                if early is not None:
+                    await self._item_callback(state, early)
         await self._advance(state, event)
 
     async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:

@@ -245,6 +245,43 @@ async def test_redelivered_results_are_counted_once(
             assert status["counters"]["succeeded"] == 10
 
 
+async def test_results_ahead_of_their_batch_still_get_item_callbacks(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """`batchwire.results` can run ahead of the ledger that registers a batch's parts: an
+    item result counted before its batch's callback is known still gets its callback."""
+    worker_factory()
+    items = [action(i) for i in range(3)]
+    await submit_json(
+        kafka_bootstrap, topic_prefix, {"batch_id": "src-1", "tenant": "acme", "items": items}
+    )
+    source = await results_of(kafka_bootstrap, topic_prefix, "src-1", 3)
+    early = {**by_index(source)[0], "batch_id": "early-1"}
+    await produce(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.results",
+        [(b"early-1", codec.encode("ItemResult", early))],
+    )
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {
+            "batch_id": "early-1",
+            "tenant": "acme",
+            "callback": {"url": "https://hooks.example.test/early", "mode": "item"},
+            "items": items,
+        },
+    )
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["early-1"]))["early-1"]
+    assert final["counters"]["processed"] == 3
+    calls = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.callbacks",
+        lambda rs: len({r.decoded()["payload"]["item_id"] for r in rs}) >= 3,
+    )
+    assert sorted(c.decoded()["payload"]["item_id"] for c in calls) == ["a0", "a1", "a2"]
+
+
 async def test_ten_thousand_http_items_complete_with_exact_counters(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
 ) -> None:
