@@ -50,7 +50,41 @@ def new_state(tenant: str, batch_id: str, now: str) -> State:
         "deadline_passed": False,
         "applied": {},
         "early_results": [],
+        "prereleased": 0,
+        "cursor": new_cursor(0),
     }
+
+
+#: Items of one batch sent to the processors and still without a result, at most. A big
+#: batch is fed to `batchwire.items` in slices as its results come back, so another batch
+#: (another tenant's) never queues behind more than this many of its items.
+RELEASE_WINDOW = 2000
+
+
+def new_cursor(stage: int) -> dict[str, int]:
+    """Where the aggregator's release of `stage` has got to: part number, position in the
+    part, items released."""
+    return {"stage": stage, "part": 0, "pos": 0, "released": 0}
+
+
+def prereleased(item: dict[str, Any]) -> bool:
+    """Items the exploder sends straight away (the head of stage 0, outside any group);
+    the aggregator releases every other item. A group's items all come from the aggregator,
+    so they reach `batchwire.items` in order."""
+    return item["stage"] == 0 and item["index"] < RELEASE_WINDOW and item["group"] is None
+
+
+def release_room(state: State) -> int:
+    """How many more items of the released stage may go out now: 0 while more than half
+    the window is in flight (items go out in slices, not one per result)."""
+    if is_final(state) or state["cancel_requested"] or state["deadline_passed"]:
+        return 0
+    cursor = state["cursor"]
+    stage = cursor["stage"]
+    released = cursor["released"] + (state["prereleased"] if stage == 0 else 0)
+    in_flight = released - state["stage_done"].get(str(stage), 0)
+    room = RELEASE_WINDOW - in_flight
+    return room if room * 2 >= RELEASE_WINDOW else 0
 
 
 def is_final(state: State) -> bool:
@@ -64,6 +98,7 @@ def register_part(state: State, part: dict[str, Any], now: str) -> bool:
     state["parts_received"].append(part["part"])
     state["parts"] = part["parts"]
     state["posted"] += len(part["items"])
+    state["prereleased"] += sum(1 for item in part["items"] if prereleased(item))
     for item in part["items"]:
         stage = str(item["stage"])
         state["stage_posted"][stage] = state["stage_posted"].get(stage, 0) + 1
@@ -107,8 +142,9 @@ def is_complete(state: State) -> bool:
 def stages_to_release(state: State) -> list[int]:
     """Stages whose lower stages all have results; marks them released.
 
-    Stage 0 is released by the exploder as parts arrive. A later stage waits for every
-    part, since a part still to come may hold items of a lower stage.
+    Stage 0 is released as parts arrive. A later stage waits for every part, since a part
+    still to come may hold items of a lower stage. A released stage's items go out through
+    the window (`release_room`), from a fresh cursor.
     """
     if not all_parts_arrived(state) or state["cancel_requested"] or state["deadline_passed"]:
         return []
@@ -125,6 +161,7 @@ def stages_to_release(state: State) -> list[int]:
         if not lower_done:
             break
         state["released_stage"] = stage
+        state["cursor"] = new_cursor(stage)
         released.append(stage)
         break  # the next stage waits for this one's results
     return released

@@ -321,18 +321,8 @@ class Chunk:
             if state.get("final_event") == _event_id(event):
                 await self._emit_final(state)  # a redelivery of the finishing event
             return
-        for stage in aggregation.stages_to_release(state):
-            self.changed.add(batch_key(state["tenant"], state["batch_id"]))
-            for part in self._parts(state):
-                for item in part["items"]:
-                    if item["stage"] == stage:
-                        await publish(
-                            items,
-                            item_topic_key(
-                                part["tenant"], part["batch_id"], item["id"], item["group"]
-                            ).encode(),
-                            codec.encode("ItemRequested", item_requested(part, item)),
-                        )
+        aggregation.stages_to_release(state)
+        await self._release(state)
         if aggregation.is_complete(state):
             metrics.batches_ended[aggregation.finish(state, iso())] += 1
             state["final_event"] = _event_id(event)
@@ -345,6 +335,37 @@ class Chunk:
                 "partition": event.message.partition,
             }
             await self._emit_final(state)
+
+    async def _release(self, state: State) -> None:
+        """Send the released stage's next items to the processors, as far as the window
+        allows, in submission order (parts arrive in order: the exploder enforces it)."""
+        room = aggregation.release_room(state)
+        cursor = state["cursor"]
+        start = (cursor["part"], cursor["pos"])
+        while room and cursor["part"] in state["parts_received"]:
+            part = batch_parts.get(part_key(state["tenant"], state["batch_id"], cursor["part"]))
+            if part is None:
+                break  # purged
+            part_items = part["items"]
+            while room and cursor["pos"] < len(part_items):
+                item = part_items[cursor["pos"]]
+                cursor["pos"] += 1
+                if item["stage"] != cursor["stage"] or aggregation.prereleased(item):
+                    continue
+                await publish(
+                    items,
+                    item_topic_key(
+                        part["tenant"], part["batch_id"], item["id"], item["group"]
+                    ).encode(),
+                    codec.encode("ItemRequested", item_requested(part, item)),
+                )
+                cursor["released"] += 1
+                room -= 1
+            if cursor["pos"] < len(part_items):
+                break
+            cursor["part"], cursor["pos"] = cursor["part"] + 1, 0
+        if (cursor["part"], cursor["pos"]) != start:
+            self.changed.add(batch_key(state["tenant"], state["batch_id"]))
 
     async def _emit_final(self, state: State) -> None:
         callback = state["callback"]

@@ -7,10 +7,10 @@ Per submission (one part of a batch):
    other content is `batch_conflict`;
 3. parts are exploded in order (a part that overtakes its predecessor is held), so item
    indexes follow submission order across parts;
-4. the part goes to the aggregator on the ledger, then its stage-0 items go out (later
-   stages are released by the aggregator); the broker has acknowledged all of them before
-   the submission is recorded, so a crash never records a part whose items were not all
-   written.
+4. the part goes to the aggregator on the ledger, then the head of its stage 0 goes out
+   (`aggregation.prereleased`; the aggregator releases the rest, in windows); the broker
+   has acknowledged all of them before the submission is recorded, so a crash never
+   records a part whose items were not all written.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import faust
 
-from streams import codec, intake
+from streams import aggregation, codec, intake
 from streams.app import app, settings
 from streams.clock import iso
 from streams.errors import SubmissionError
@@ -142,7 +142,7 @@ async def _explode_next(
     part = part_registered(sub, deadline_at, submitted_at)
     sent = [await publish(ledger, sub.batch_id.encode(), encode_event(part))]
     for item in sub.items:
-        if item["stage"] == 0:
+        if aggregation.prereleased(item):
             sent.append(
                 await publish(
                     items,

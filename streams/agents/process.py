@@ -1,7 +1,8 @@
 """Item processors: `batchwire.items` -> run each item -> `ItemResult` on `batchwire.results`.
 
 Items of one group run one after another in submission order; different groups run
-concurrently (`streams.lanes`).
+concurrently (`streams.lanes`). Fetched items wait in a queue that hands them out tenant by
+tenant (`streams.fair`), so one tenant's backlog does not hold up another tenant's items.
 
 The processors hold no state, so they read `batchwire.items` with a plain aiokafka consumer
 group (`<app id>-process`) inside the worker rather than a Faust agent: Faust's consumer
@@ -19,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -26,11 +28,13 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from streams import codec
+from streams.aggregation import RELEASE_WINDOW
 from streams.app import app, settings
 from streams.clock import iso
 from streams.controls import Controls
 from streams.errors import CodecError
 from streams.executors import HttpExecutor, Outcome, run_action
+from streams.fair import FairQueue
 from streams.handlers import ActionContext
 from streams.keys import batch_key
 from streams.lanes import Job, Lanes
@@ -52,6 +56,9 @@ COMMIT_INTERVAL_S = 1.0
 #: a worker whose lanes are full stops polling; it keeps its partitions this long
 MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 STOP_GRACE_S = 10.0
+#: items fetched and not yet started, at most; above the aggregator's release window, so a
+#: big batch's items in flight all fit and the next tenant's are read behind them
+READ_AHEAD = 4 * RELEASE_WINDOW
 
 
 @app.task
@@ -77,7 +84,8 @@ class ItemProcessor:
     current: ItemProcessor | None = None
 
     def __init__(self, bootstrap: str, group_id: str) -> None:
-        self.lanes = Lanes(options.concurrency)
+        self.lanes = Lanes(options.concurrency, max_pending=options.concurrency * 2)
+        self.queue: FairQueue[tuple[Hashable | None, Job]] = FairQueue(READ_AHEAD)
         self.executor = HttpExecutor(
             settings.target_urls, retry_non_idempotent=options.retry_non_idempotent
         )
@@ -95,18 +103,26 @@ class ItemProcessor:
         ItemProcessor.current = self
         await self.consumer.start()
         self.consumer.subscribe([items.get_topic_name()], listener=OnRevoked(self.on_revoked))
+        dispatcher = asyncio.ensure_future(self._dispatch())
         try:
             last_commit = time.monotonic()
-            while True:
-                batch = await self.consumer.getmany(timeout_ms=200, max_records=500)
-                for tp, records in batch.items():
-                    for record in records:
-                        await self._take(tp, record)
+            while not dispatcher.done():
+                if self.queue.full():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.2):
+                            await self.queue.wait_for_room()
+                else:
+                    batch = await self.consumer.getmany(timeout_ms=200, max_records=500)
+                    for tp, records in batch.items():
+                        for record in records:
+                            self._take(tp, record)
                 if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
                     await self.commit()
                     last_commit = time.monotonic()
+            dispatcher.result()  # raises what stopped it
         finally:
             ItemProcessor.current = None
+            dispatcher.cancel()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(STOP_GRACE_S):
                     await self.lanes.wait_idle()
@@ -115,7 +131,13 @@ class ItemProcessor:
                 await self.consumer.stop()
             await self.executor.aclose()
 
-    async def _take(self, tp: TopicPartition, record: ConsumerRecord[Any, Any]) -> None:
+    async def _dispatch(self) -> None:
+        """Queued items to the lanes, tenants in turn (`streams.fair`)."""
+        while True:
+            lane, job = await self.queue.get()
+            await self.lanes.submit(lane, job)
+
+    def _take(self, tp: TopicPartition, record: ConsumerRecord[Any, Any]) -> None:
         try:
             req = codec.decode_as("ItemRequested", record.value)
         except CodecError as exc:
@@ -124,7 +146,7 @@ class ItemProcessor:
         self.tracker.start(tp, record.offset)
         group = req["group"]
         lane = (req["tenant"], req["batch_id"], group) if group is not None else None
-        await self.lanes.submit(lane, self._job(req, tp, record.offset))
+        self.queue.put(req["tenant"], (lane, self._job(req, tp, record.offset)))
 
     def _job(self, req: dict[str, Any], tp: TopicPartition, offset: int) -> Job:
         """Run the item, publish its result, then mark its offset finished (in that order)."""

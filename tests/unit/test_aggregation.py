@@ -778,3 +778,50 @@ def test_status_record_encodes_as_batch_status() -> None:
     assert decoded["parts"] == 1
     assert decoded["parts_received"] == 1
     assert decoded["deadline_at"] == 123.0
+
+
+# --------------------------------------------------------------------------------------
+# The release window
+# --------------------------------------------------------------------------------------
+
+WINDOW = aggregation.RELEASE_WINDOW
+
+
+def test_the_exploder_sends_only_the_ungrouped_head_of_stage_zero() -> None:
+    assert aggregation.prereleased(item("a", 0))
+    assert aggregation.prereleased(item("b", WINDOW - 1))
+    assert not aggregation.prereleased(item("c", WINDOW))
+    assert not aggregation.prereleased(item("d", 1, group="g"))
+    assert not aggregation.prereleased(item("e", 2, stage=1))
+
+
+def test_release_room_opens_when_half_the_window_has_results() -> None:
+    s = state()
+    register_part(s, part([item(f"i{i}", i) for i in range(WINDOW + 500)]), T1)
+    assert s["prereleased"] == WINDOW
+    assert aggregation.release_room(s) == 0  # the whole window is in flight
+    for i in range(WINDOW // 2 - 1):
+        apply_result(s, result(f"i{i}"), T2)
+    assert aggregation.release_room(s) == 0
+    apply_result(s, result("last"), T2)
+    assert aggregation.release_room(s) == WINDOW // 2
+    s["cursor"]["released"] += WINDOW // 2
+    assert aggregation.release_room(s) == 0
+
+
+def test_release_room_is_zero_once_a_batch_stops() -> None:
+    s = state()
+    register_part(s, part([item("a", 0, group="g")]), T1)
+    assert aggregation.release_room(s) == WINDOW
+    request_cancel(s, T2)
+    assert aggregation.release_room(s) == 0
+
+
+def test_a_released_stage_starts_from_a_fresh_cursor() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1, stage=1)]), T1)
+    s["cursor"].update(part=1, released=1)
+    apply_result(s, result("a"), T2)
+    assert stages_to_release(s) == [1]
+    assert s["cursor"] == aggregation.new_cursor(1)
+    assert aggregation.release_room(s) == WINDOW
