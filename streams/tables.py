@@ -31,6 +31,17 @@ class BatchwireTable(Table[str, Any]):
         return "raw" if typ in (str, bytes) else "json"
 
 
+#: Memory of each partition's RocksDB store (a table has one per partition). Faust's
+#: defaults (3 memtables of 64 MiB, a 2 GiB block cache) let a big batch's results stay in
+#: memtables, so a worker's RSS grew with the batch (680 MiB peak for 1,000,000 items).
+ROCKSDB_OPTIONS: dict[str, int] = {
+    "write_buffer_size": 4 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 16 * 1024 * 1024,
+    "block_cache_size": 8 * 1024 * 1024,
+}
+
+
 def _table(name: str, value_type: type | None) -> BatchwireTable:
     table = BatchwireTable(
         app,
@@ -39,6 +50,7 @@ def _table(name: str, value_type: type | None) -> BatchwireTable:
         value_type=value_type,
         partitions=PARTITIONS,
         beacon=app.tables.beacon,
+        options=dict(ROCKSDB_OPTIONS),  # a copy: faust's store pops keys from it
     )
     app.tables.add(table)
     return table

@@ -103,7 +103,8 @@ async def test_small_batches_are_not_stuck_behind_a_big_one(
     finally:
         await producer.stop()
     print(
-        f"FAIRNESS-FIGURES ({profile()}) tenant A: {BIG} items in {big_seconds:.1f}s "
+        f"FAIRNESS-FIGURES {topic_prefix} ({profile()}) "
+        f"tenant A: {BIG} items in {big_seconds:.1f}s "
         f"({figures.items / max(big_seconds, 1e-9):.0f} items/s); tenant B 10-item batches, "
         f"idle: {summary(idle)}; while A runs: {summary(busy) if busy else 'none'}; "
         f"{ended_meanwhile} of B's ended before A"
