@@ -18,6 +18,7 @@ from bench.services import batchwire_connector, batchwire_worker, worker_env
 from bench.status_watch import watch_statuses
 from streams.client import KafkaBatches
 from streams.localkafka.broker import free_port
+from streams.validation import validate_submission
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +86,10 @@ def test_celery_chord_counts_every_task(tmp_path: Path, monkeypatch: pytest.Monk
     assert one["items"] == 30 and one["items_per_s"] > 0
     assert many["ended"] == 3
     assert latency["batches"] == 2 and latency["submit_to_callback"]["p50_ms"] > 0
+
+
+def test_bench_batches_are_valid_and_outlast_every_scenario() -> None:
+    body = payloads.batch("b", payloads.noop_items(3), callback_url="http://127.0.0.1:1/cb")
+    sub = validate_submission(body, allowed_tenants=frozenset({payloads.TENANT}), max_items=10)
+    assert len(sub.items) == 3
+    assert sub.deadline_s == payloads.DEADLINE_S > 1800  # the contract's default
