@@ -66,7 +66,7 @@ batch_parts = _table("batch-parts", None)
 active_batches = _table("active-batches", None)
 #: tenant/batch_id -> {hashes: {part: sha256}, next_part, next_index, deadline_at, ...}.
 submissions = _table("submissions", None)
-#: tenant/batch_id/part -> a part that arrived before its predecessor (raw bytes).
+#: tenant/batch_id/part -> a part that arrived before its predecessor (`streams.held_parts`).
 held_parts = _table("held-parts", bytes)
 #: tenant/batch_id -> {finished_at, partition} for ended batches, until their retention ends.
 finished_batches = _table("finished-batches", None)

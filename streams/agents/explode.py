@@ -5,8 +5,8 @@ Per submission (one part of a batch):
    with the contract's code and the worker goes on;
 2. idempotency on `(tenant, batch_id, part)`: the same content again starts nothing new,
    other content is `batch_conflict`;
-3. parts are exploded in order (a part that overtakes its predecessor is held), so item
-   indexes follow submission order across parts;
+3. parts are exploded in order (a part that overtakes its predecessor is held, within the
+   bounds of `streams.held_parts`), so item indexes follow submission order across parts;
 4. the part goes to the aggregator on the ledger, then the head of its stage 0 goes out
    (`aggregation.prereleased`; the aggregator releases the rest, in windows); the broker
    has acknowledged all of them before the submission is recorded, so a crash never
@@ -23,14 +23,14 @@ from typing import Any
 
 import faust
 
-from streams import aggregation, codec, intake
+from streams import aggregation, codec, held_parts, intake
 from streams.app import app, settings
 from streams.clock import iso
 from streams.errors import SubmissionError
-from streams.keys import batch_key, item_topic_key, part_key
+from streams.keys import batch_key, item_topic_key
 from streams.messages import encode_event, item_requested, part_registered, rejection
 from streams.publish import publish, stop_worker
-from streams.tables import held_parts, submissions
+from streams.tables import submissions
 from streams.topics import batches, items, ledger, rejected
 from streams.validation import content_hash, validate_submission
 
@@ -90,22 +90,16 @@ async def handle_submission(raw: bytes, headers: Any, message: Any) -> None:
     expected = entry["next_part"] if entry else 0
     parts = body.get("parts") or 1
     if _is_int(part) and _is_int(parts) and expected < part < parts:
-        early = _early_problem(body)
-        if early is not None:  # do not hold a part that can never be accepted
-            await _reject(early, raw, batch_id=batch_id, tenant=tenant)
-        else:
-            held_parts[part_key(tenant, batch_id, part)] = raw
+        await _hold(body, raw, tenant, batch_id, part, expected)
         return
     await _explode_next(body, raw, first_index=entry["next_index"] if entry else 0, entry=entry)
     while True:  # release parts that were waiting for this one
         entry = submissions.get(key)
         if entry is None:
             return
-        hkey = part_key(tenant, batch_id, entry["next_part"])
-        waiting = held_parts.get(hkey)
+        waiting = held_parts.take(tenant, batch_id, entry["next_part"])
         if waiting is None:
             return
-        del held_parts[hkey]
         body = codec.decode_submission(waiting)
         await _explode_next(body, waiting, first_index=entry["next_index"], entry=entry)
 
@@ -161,6 +155,31 @@ async def _explode_next(
         "deadline_at": deadline_at,
         "submitted_at": submitted_at,
     }
+
+
+async def _hold(
+    body: dict[str, Any], raw: bytes, tenant: str, batch_id: str, part: int, expected: int
+) -> None:
+    """Hold a part that overtook its predecessor, unless it can never be accepted or the
+    hold's bounds (`streams.held_parts`) refuse it."""
+    now = time.time()
+    for stale_batch, stale_part, stale_raw in held_parts.make_room(tenant, now):
+        await _reject(
+            SubmissionError(
+                "invalid_batch_format",
+                f"batch {stale_batch} (tenant {tenant}): part {stale_part} waited more than "
+                f"{held_parts.HELD_TTL_S:.0f} s for its predecessors and was dropped",
+                [{"path": "$.part", "message": "its predecessors never arrived"}],
+            ),
+            stale_raw,
+            batch_id=stale_batch,
+            tenant=tenant,
+        )
+    problem = _early_problem(body) or held_parts.hold_problem(tenant, batch_id, part, expected)
+    if problem is not None:
+        await _reject(problem, raw, batch_id=batch_id, tenant=tenant)
+    else:
+        held_parts.hold(tenant, batch_id, part, raw, now)
 
 
 def _early_problem(body: dict[str, Any]) -> SubmissionError | None:

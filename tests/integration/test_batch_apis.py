@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from streams.held_parts import MAX_HELD_PER_TENANT, MAX_PARTS_AHEAD
 from tests.fixtures.kafka_io import (
     Record,
     produce,
@@ -312,6 +313,49 @@ async def test_a_batch_in_parts_ends_only_when_every_part_arrived(
     assert [i for i, _, _ in order] == list(range(12))
     assert [p for _, _, p in order] == [0] * 4 + [1] * 5 + [2] * 3
     assert [item_id for _, item_id, _ in order] == [str(i) for i in range(12)]
+
+
+async def test_parts_wait_for_their_predecessors_only_within_bounds(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A part too far ahead of the next expected one, or beyond the tenant's count of held
+    parts, is rejected with a contract code; a held part still joins its batch once the
+    predecessor arrives, and that frees its room."""
+    worker_factory()
+
+    def part(batch_id: str, n: int, parts: int, tenant: str = "globex") -> dict[str, Any]:
+        return {
+            "batch_id": batch_id,
+            "tenant": tenant,
+            "part": n,
+            "parts": parts,
+            "items": [
+                {"id": f"p{n}", "namespace": "batchwire", "action": "echo", "params": {"n": n}}
+            ],
+        }
+
+    far = MAX_PARTS_AHEAD + 1
+    held = [part(f"h{n}", 1, 2) for n in range(MAX_HELD_PER_TENANT + 1)]
+    await submit_json(kafka_bootstrap, topic_prefix, part("far", far, far + 1, "acme"), *held)
+    rejected_topic = f"{topic_prefix}batchwire.rejected"
+    rejected = await read_until(kafka_bootstrap, rejected_topic, lambda rs: len(rs) >= 2)
+    codes = {r.datum["batch_id"]: r.datum["error"]["code"] for r in rejected}
+    assert codes == {
+        "far": "invalid_batch_format",
+        f"h{MAX_HELD_PER_TENANT}": "too_many_active_batches",
+    }
+
+    await submit_json(
+        kafka_bootstrap, topic_prefix, part("h0", 0, 2), part("late", 1, 2), part("late", 0, 2)
+    )
+    finals = await wait_final(kafka_bootstrap, topic_prefix, ["h0", "late"])
+    for batch_id in ("h0", "late"):
+        assert finals[batch_id]["status"] == "completed", finals[batch_id]
+        assert finals[batch_id]["counters"]["succeeded"] == 2
+    results = await results_of(kafka_bootstrap, topic_prefix, "late", 2)
+    assert sorted((r["index"], r["item_id"]) for r in results) == [(0, "p0"), (1, "p1")]
+    rejected = await read_until(kafka_bootstrap, rejected_topic, lambda rs: len(rs) >= 2)
+    assert len(rejected) == 2  # "late" part 1 took the room h0 left
 
 
 async def test_a_batch_without_id_gets_one(
