@@ -12,6 +12,7 @@ import faust
 
 from streams.codec import register_codecs
 from streams.handlers import import_handler_modules
+from streams.http_limits import server_options
 from streams.settings import Settings
 
 settings = Settings.from_env()
@@ -31,10 +32,10 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     producer_max_request_size=10 * 1024 * 1024,
     consumer_max_fetch_size=16 * 1024 * 1024,
-    producer_linger_ms=5,
+    producer_linger_ms=0,
     table_standby_replicas=0,
     web_enabled=True,
-    web_application_options={"client_max_size": 80 * 1024 * 1024},
+    web_application_options=server_options(),
     autodiscover=False,
     origin="streams",
 )

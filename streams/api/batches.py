@@ -9,7 +9,7 @@ from faust import web
 from streams import aggregation
 from streams.agents.aggregate import stored_result
 from streams.api.errors import ApiError
-from streams.api.ndjson import lines_of, submit_ndjson
+from streams.api.ndjson import body_lines, submit_ndjson
 from streams.api.submit import MAX_PAGE, check_tenant, submit, urls, wait_for_end
 from streams.api.views import ApiView
 from streams.app import app
@@ -50,8 +50,8 @@ class Submit(ApiView):
         wait = _wait_seconds(request)
         if request.headers.get("Content-Type", "").startswith("application/x-ndjson"):
             check_tenant(tenant, tenants)
-            chunks = request.content.iter_chunked(1 << 16)  # type: ignore[attr-defined]
-            accepted = await submit_ndjson(tenant, lines_of(chunks), request.query, authorization)
+            lines = body_lines(request)
+            accepted = await submit_ndjson(tenant, lines, request.query, authorization)
         else:
             accepted = await submit(tenant, await self.read_json(request), tenants, authorization)
         if wait is not None:

@@ -47,3 +47,8 @@ class ApiError(BatchwireError):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def body_too_large(limit: int) -> ApiError:
+    """The contract's answer to a request body over `limit` bytes."""
+    return ApiError("too_many_items", f"the body is larger than {limit} bytes")

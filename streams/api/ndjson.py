@@ -3,6 +3,8 @@
 The body is never held whole: lines are validated part by part (each part under Kafka's
 default message size) and spooled to a temporary file; the parts are published once the
 whole body has been read and found valid, since every part carries the total `parts`.
+A body over `streams.http_limits.ndjson_max_bytes` is refused (413 `too_many_items`) as
+soon as that many bytes arrived, or at once when its `Content-Length` says so.
 Batch-level fields come from the query string: `batch_id`, `callback_url`, `callback_mode`,
 `stop_on_failure`, `deadline_s`, and `metadata` and `headers` (JSON).
 """
@@ -15,10 +17,11 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import IO, Any
 
-from streams.api.errors import ApiError
+from streams.api.errors import ApiError, body_too_large
 from streams.api.submit import publish_new
 from streams.app import settings
 from streams.errors import SubmissionError
+from streams.http_limits import ndjson_max_bytes
 from streams.parts import PART_BYTES
 from streams.validation import (
     MAX_JSON_DEPTH,
@@ -135,16 +138,45 @@ def _line_path(path: Any, first_index: int) -> str:
     return f"line {first_index + int(index) + 1}: ${rest}"
 
 
-async def lines_of(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """Split a byte stream into lines of any length."""
-    rest = b""
+CHUNK_BYTES = 1 << 16
+
+
+def body_lines(request: Any) -> AsyncIterator[bytes]:
+    """The lines of an NDJSON request body as they arrive, within the byte limit."""
+    limit = ndjson_max_bytes(settings.max_items)
+    length = request.content_length
+    if length is not None and length > limit:
+        raise body_too_large(limit)
+    return lines_of(capped(request.content.iter_chunked(CHUNK_BYTES), limit))
+
+
+async def capped(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The chunks, until more than `limit` bytes came: then the contract's 413, and nothing
+    more is read (aiohttp drains what is in flight, for at most its lingering time, so the
+    client can read the answer)."""
+    total = 0
     async for chunk in chunks:
-        rest += chunk
-        *lines, rest = rest.split(b"\n")
-        for line in lines:
-            yield line
-    if rest:
-        yield rest
+        total += len(chunk)
+        if total > limit:
+            raise body_too_large(limit)
+        yield chunk
+
+
+async def lines_of(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Split a byte stream into lines of any length, in time linear in the bytes (a line
+    that spans many chunks is appended to, never copied again)."""
+    line = bytearray()
+    async for chunk in chunks:
+        first, *rest = chunk.split(b"\n")
+        line += first
+        if rest:
+            yield bytes(line)
+            *whole, tail = rest
+            for each in whole:
+                yield each
+            line = bytearray(tail)
+    if line:
+        yield bytes(line)
 
 
 async def submit_ndjson(

@@ -6,17 +6,17 @@ import json
 import logging
 from typing import Any
 
+from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 from faust import web
 
 from streams.api.auth import tenants_of
-from streams.api.errors import ApiError
+from streams.api.errors import ApiError, body_too_large
 from streams.app import settings
 from streams.errors import SubmissionError
+from streams.http_limits import MAX_BODY_BYTES
 from streams.validation import MAX_JSON_DEPTH, check_depth, check_unicode, may_hold_surrogates
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 class ApiView(web.View):
@@ -47,8 +47,11 @@ class ApiView(web.View):
             raise ApiError("invalid_json", f"expected application/json, got {content_type!r}")
         length = request.content_length  # type: ignore[attr-defined]
         if length is not None and length > MAX_BODY_BYTES:
-            raise ApiError("too_many_items", f"the body is larger than {MAX_BODY_BYTES} bytes")
-        raw: bytes = await request.read()
+            raise body_too_large(MAX_BODY_BYTES)
+        try:
+            raw: bytes = await request.read()
+        except HTTPRequestEntityTooLarge as exc:  # streamed: aiohttp stops at client_max_size
+            raise body_too_large(MAX_BODY_BYTES) from exc
         try:
             value = json.loads(
                 raw.decode("utf-8-sig")

@@ -7,18 +7,20 @@ Sizes follow the hypothesis profile (`BATCHWIRE_HYPOTHESIS_PROFILE=soak` for the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -27,6 +29,13 @@ from aiokafka import AIOKafkaProducer
 from streams.api.errors import HTTP_STATUS, ApiError
 from streams.api.sync_batch import to_items
 from streams.errors import SubmissionError
+from streams.http_limits import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADERS,
+    MAX_URL_BYTES,
+    ndjson_max_bytes,
+)
 from streams.localkafka.broker import free_port
 from streams.validation import Submission
 from tests.fixtures.hostile import (
@@ -517,3 +526,160 @@ async def wait_status(
                 return state
         await asyncio.sleep(0.2)
     raise AssertionError(f"batch {batch_id} of {tenant}: condition not met")
+
+
+# -- request size limits (URL, headers, bodies) ------------------------------------------
+
+#: bytes a client may have sent past a body limit before the answer reaches it: the
+#: loopback socket buffers of both ends and aiohttp's read buffer (a few MiB on Linux)
+IN_FLIGHT_BYTES = 16 * 1024 * 1024
+
+
+async def raw_request(
+    url: str, head: bytes, chunks: Iterable[bytes] = (), *, max_sent: int = 0
+) -> tuple[httpx.Response, int]:
+    """Send `head`, then `chunks` as a chunked body until the answer's status line arrives
+    (or `max_sent` body bytes went out); the answer and the body bytes sent before it.
+
+    httpx writes a whole body before it reads the answer, so it cannot show that the server
+    answered (and stopped reading) in the middle of a body; and it cannot lie about a length.
+    """
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    sent = 0
+
+    async def send() -> None:
+        nonlocal sent
+        for chunk in chunks:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+            sent += len(chunk)
+            if sent > max_sent:
+                return
+            await asyncio.sleep(0)  # let the reader see an answer between chunks
+
+    try:
+        writer.write(head)
+        sender = asyncio.create_task(send())
+        try:
+            status_and_headers = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await sender
+        status_line, *lines = status_and_headers.decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines if line)
+        body = await reader.readexactly(int(headers.get("Content-Length", "0")))
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return httpx.Response(int(status_line.split()[1]), headers=headers, content=body), sent
+
+
+def assert_refused(answer: httpx.Response, status: int, what: str) -> dict[str, Any]:
+    """A URL or header refused by aiohttp's parser: `status` with a contract error body."""
+    assert answer.status_code == status, (what, answer.status_code, answer.text[:300])
+    assert answer.headers["content-type"].startswith("application/json"), (what, answer.headers)
+    body = answer.json()
+    assert set(body) == {"error"}, (what, body)
+    assert set(body["error"]) == {"code", "message", "details"}, (what, body)
+    assert body["error"]["code"] == "invalid_batch_format", (what, body)
+    return dict(body["error"])
+
+
+async def test_oversize_urls_and_headers_get_contract_errors(worker: HostileWorker) -> None:
+    ndjson = {**ACME, "Content-Type": "application/x-ndjson"}
+    line = json.dumps({**ECHO, "id": "1"}).encode() + b"\n"
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        # long but within the limits: the views answer
+        answer = await client.get(
+            f"/v1/batches/none?pad={'x' * (MAX_URL_BYTES - 200)}", headers=ACME
+        )
+        assert assert_contract_answer(answer, "URL near the limit") == "not_found"
+        near = {**ACME, "X-Pad": "x" * (MAX_HEADER_BYTES - 200)}
+        answer = await client.get("/v1/batches/none", headers=near)
+        assert assert_contract_answer(answer, "header near the limit") == "not_found"
+        metadata = json.dumps({"note": "x" * (MAX_URL_BYTES - 500)})
+        answer = await client.post(
+            "/v1/tenants/acme/batches", params={"metadata": metadata}, content=line, headers=ndjson
+        )
+        assert answer.status_code == 202, answer.text
+
+        # over the limits: 414 and 431 with the contract's body
+        answer = await client.get(f"/v1/batches/none?pad={'x' * MAX_URL_BYTES}", headers=ACME)
+        error = assert_refused(answer, 414, "long URL")
+        assert f"{MAX_URL_BYTES} bytes" in error["message"]
+        metadata = json.dumps({"note": "x" * MAX_URL_BYTES})
+        answer = await client.post(
+            "/v1/tenants/acme/batches", params={"metadata": metadata}, content=line, headers=ndjson
+        )
+        assert_refused(answer, 414, "NDJSON metadata over the URL limit")
+        answer = await client.get(
+            "/v1/batches/none", headers={**ACME, "X-Pad": "x" * (MAX_HEADER_BYTES + 100)}
+        )
+        error = assert_refused(answer, 431, "long header")
+        assert f"{MAX_HEADER_BYTES} bytes" in error["message"]
+        many = {**ACME, **{f"X-Header-{i}": "1" for i in range(MAX_HEADERS)}}
+        answer = await client.get("/v1/batches/none", headers=many)
+        assert_refused(answer, 431, "too many headers")
+    # not HTTP: 400 with the contract's body too
+    answer, _ = await raw_request(worker.url, b"GET / HTTP/1.1\r\nno colon here\r\n\r\n")
+    assert assert_contract_answer(answer, "a header line without a colon") == "invalid_json"
+    assert_alive(worker)
+
+
+NDJSON_HEAD = (
+    b"POST /v1/tenants/acme/batches HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Authorization: Bearer key-acme\r\nContent-Type: application/x-ndjson\r\n"
+)
+
+
+async def test_ndjson_body_over_its_byte_limit_is_refused_while_it_streams(
+    worker: HostileWorker,
+) -> None:
+    limit = ndjson_max_bytes(MAX_ITEMS)
+    pad = "x" * 1_500_000  # valid items, few enough that the byte limit comes first
+    assert limit // len(pad) < MAX_ITEMS
+    lines = (
+        json.dumps({**ECHO, "id": f"big-{i}", "params": {"pad": pad}}).encode() + b"\n"
+        for i in itertools.count()
+    )
+    head = NDJSON_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+    answer, sent = await raw_request(worker.url, head, lines, max_sent=3 * limit)
+    assert assert_contract_answer(answer, "NDJSON over the byte limit") == "too_many_items"
+    assert f"larger than {limit} bytes" in answer.json()["error"]["message"]
+    assert limit < sent < limit + IN_FLIGHT_BYTES, (limit, sent)  # it stopped reading
+
+    declared = NDJSON_HEAD + b"Content-Length: %d\r\n\r\n" % (limit + 1)
+    answer, _ = await raw_request(worker.url, declared)  # refused before any body byte
+    assert assert_contract_answer(answer, "NDJSON declared over the limit") == "too_many_items"
+    assert_alive(worker)
+
+
+async def test_json_body_over_its_byte_limit_gets_a_contract_error(
+    worker: HostileWorker,
+) -> None:
+    mib = b"x" * (1024 * 1024)
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+        yield b'{"items": [], "pad": "'
+        for _ in range(MAX_BODY_BYTES // len(mib) + 1):
+            yield mib
+        yield b'"}'
+
+    json_headers = {**ACME, "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=60) as client:
+        answer = await client.post(
+            "/v1/tenants/acme/batches", content=streamed(), headers=json_headers
+        )
+        assert assert_contract_answer(answer, "streamed JSON over the limit") == "too_many_items"
+        assert f"larger than {MAX_BODY_BYTES} bytes" in answer.json()["error"]["message"]
+    for path in ("/v1/tenants/acme/batches", "/v1/batch", "/v1/batches:multi-tenant"):
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer key-acme\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+        )
+        answer, _ = await raw_request(worker.url, head.encode())
+        assert assert_contract_answer(answer, f"{path} declared over") == "too_many_items"
+    assert_alive(worker)
