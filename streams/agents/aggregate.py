@@ -29,13 +29,13 @@ from weakref import ref
 import faust
 from faust.streams import _current_event
 
-from streams import aggregation, codec
+from streams import aggregation, codec, stored_parts
 from streams.aggregation import State
 from streams.app import app
 from streams.clock import iso
 from streams.controls import control_record
 from streams.errors import CodecError
-from streams.keys import batch_key, item_topic_key, part_key, result_key, split_batch_key
+from streams.keys import batch_key, item_topic_key, result_key, split_batch_key
 from streams.messages import (
     batch_callback,
     decode_event,
@@ -49,7 +49,6 @@ from streams.options import options
 from streams.publish import publish, stop_worker
 from streams.tables import (
     active_batches,
-    batch_parts,
     batch_state,
     finished_batches,
     item_results,
@@ -205,7 +204,7 @@ class Chunk:
         tenant, batch_id = part["tenant"], part["batch_id"]
         state = self.state(tenant, batch_id, event)
         key = batch_key(tenant, batch_id)
-        batch_parts[part_key(tenant, batch_id, part["part"])] = part
+        stored_parts.put(part)
         if not self._seen(state, event) and aggregation.register_part(state, part, iso()):
             state["stop_on_failure"] = part["stop_on_failure"]
             self.changed.add(key)
@@ -262,7 +261,7 @@ class Chunk:
                             result_key(state["tenant"], state["batch_id"], item["index"]), None
                         )
                 for number in state["parts_received"]:
-                    batch_parts.pop(part_key(state["tenant"], state["batch_id"], number), None)
+                    stored_parts.drop(state["tenant"], state["batch_id"], number)
                 del batch_state[key]
                 await publish(status, state["batch_id"].encode(), None)
             del finished_batches[key]
@@ -291,7 +290,7 @@ class Chunk:
 
     def _parts(self, state: State) -> Iterator[dict[str, Any]]:
         for number in sorted(state["parts_received"]):
-            part = batch_parts.get(part_key(state["tenant"], state["batch_id"], number))
+            part = stored_parts.get(state["tenant"], state["batch_id"], number)
             if part is not None:
                 yield part
 
@@ -343,7 +342,7 @@ class Chunk:
         cursor = state["cursor"]
         start = (cursor["part"], cursor["pos"])
         while room and cursor["part"] in state["parts_received"]:
-            part = batch_parts.get(part_key(state["tenant"], state["batch_id"], cursor["part"]))
+            part = stored_parts.get(state["tenant"], state["batch_id"], cursor["part"])
             if part is None:
                 break  # purged
             part_items = part["items"]
@@ -415,7 +414,7 @@ def _stop_on_failure(state: State) -> bool:
 def _stored_results(state: State) -> Iterator[dict[str, Any]]:
     """The batch's stored results in submission order."""
     for part in sorted(state["parts_received"]):
-        stored = batch_parts.get(part_key(state["tenant"], state["batch_id"], part))
+        stored = stored_parts.get(state["tenant"], state["batch_id"], part)
         if stored is None:
             continue
         for item in stored["items"]:

@@ -1,0 +1,60 @@
+"""Stored parts are read through a small cache of decoded parts (the store is a dict here;
+the worker's is a table): reads after the first skip the store, the cache stays bounded,
+and a dropped part is gone from both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streams import stored_parts
+from streams.keys import part_key
+
+
+class CountingStore(dict[str, Any]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> CountingStore:
+    store = CountingStore()
+    monkeypatch.setattr(stored_parts, "batch_parts", store)
+    monkeypatch.setattr(stored_parts, "_cache", type(stored_parts._cache)())
+    return store
+
+
+def part(batch_id: str, number: int) -> dict[str, Any]:
+    return {"tenant": "acme", "batch_id": batch_id, "part": number, "items": [{"index": number}]}
+
+
+def test_a_stored_part_is_read_from_the_store_once(store: CountingStore) -> None:
+    stored_parts.put(part("b1", 0))
+    assert store[part_key("acme", "b1", 0)] == part("b1", 0)
+    for _ in range(3):
+        assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
+    assert store.reads == 0  # the part was cached when it was stored
+    assert stored_parts.get("acme", "b1", 1) is None
+
+
+def test_the_cache_keeps_only_the_latest_parts(store: CountingStore) -> None:
+    for n in range(stored_parts.CACHED_PARTS + 2):
+        stored_parts.put(part("b1", n))
+    assert len(stored_parts._cache) == stored_parts.CACHED_PARTS
+    assert stored_parts.get("acme", "b1", 0) == part("b1", 0)  # evicted: read again
+    assert store.reads == 1
+    assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
+    assert store.reads == 1
+
+
+def test_a_dropped_part_is_gone_from_cache_and_store(store: CountingStore) -> None:
+    stored_parts.put(part("b1", 0))
+    stored_parts.drop("acme", "b1", 0)
+    assert stored_parts.get("acme", "b1", 0) is None
+    assert store == {}
