@@ -55,7 +55,8 @@ def hold_problem(tenant: str, batch_id: str, part: int, expected: int) -> Submis
             "send parts in order",
             [{"path": "$.part", "message": f"at most {expected + MAX_PARTS_AHEAD}"}],
         )
-    if _count(tenant) >= MAX_HELD_PER_TENANT:
+    held_already = part_key(tenant, batch_id, part) in tables.held_parts  # a resend
+    if not held_already and _count(tenant) >= MAX_HELD_PER_TENANT:
         return SubmissionError(
             "too_many_active_batches",
             f"tenant {tenant} already has {MAX_HELD_PER_TENANT} parts waiting for their "

@@ -43,6 +43,7 @@ def test_a_tenant_at_its_cap_holds_no_more_while_other_tenants_still_can(
     for n in range(MAX_HELD_PER_TENANT):
         held_parts.hold("acme", f"b{n}", 1, b"x", now=0.0)
     assert code(held_parts.hold_problem("acme", "new", 1, 0)) == "too_many_active_batches"
+    assert code(held_parts.hold_problem("acme", "b7", 1, 0)) is None  # a resend takes no room
     assert code(held_parts.hold_problem("globex", "new", 1, 0)) is None
     assert held_parts.make_room("acme", now=HELD_TTL_S - 1) == []  # none stale yet
 
