@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from streams.aiohttp_transport import AiohttpTransport
 from streams.handlers import ActionContext, get_handler
 from streams.http_headers import HOP_BY_HOP_HEADERS, parse_retry_after
 
@@ -156,9 +157,7 @@ class HttpExecutor:
         self.retry_non_idempotent = retry_non_idempotent
         self.max_output_bytes = max_output_bytes
         self._client = httpx.AsyncClient(
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            transport=AiohttpTransport(max_connections=max_connections),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             follow_redirects=False,
             trust_env=False,
