@@ -55,9 +55,11 @@ def new_state(tenant: str, batch_id: str, now: str) -> State:
     }
 
 
-#: Items of one batch sent to the processors and still without a result, at most. A big
-#: batch is fed to `batchwire.items` in slices as its results come back, so another batch
-#: (another tenant's) never queues behind more than this many of its items.
+#: Items of one batch sent to the processors and still without a result, at most: the
+#: default of the worker's `--release-window`. A big batch is fed to `batchwire.items` in
+#: slices as its results come back, so another batch (another tenant's) never queues behind
+#: more than this many of its items. Parts written before they carried their exploder's
+#: window (`prerelease_below`) were exploded with this one.
 RELEASE_WINDOW = 2000
 
 
@@ -67,24 +69,30 @@ def new_cursor(stage: int) -> dict[str, int]:
     return {"stage": stage, "part": 0, "pos": 0, "released": 0}
 
 
-def prereleased(item: dict[str, Any]) -> bool:
-    """Items the exploder sends straight away (the head of stage 0, outside any group);
-    the aggregator releases every other item. A group's items all come from the aggregator,
-    so they reach `batchwire.items` in order."""
-    return item["stage"] == 0 and item["index"] < RELEASE_WINDOW and item["group"] is None
+def prereleased(item: dict[str, Any], below: int) -> bool:
+    """Items the exploder sends straight away (the head of stage 0 up to index `below`,
+    its release window, outside any group); the aggregator releases every other item. A
+    group's items all come from the aggregator, so they reach `batchwire.items` in order."""
+    return item["stage"] == 0 and item["index"] < below and item["group"] is None
 
 
-def release_room(state: State) -> int:
-    """How many more items of the released stage may go out now: 0 while more than half
-    the window is in flight (items go out in slices, not one per result)."""
+def prerelease_below(part: dict[str, Any]) -> int:
+    """The release window of the exploder that sent `part` (its ledger event says), so the
+    aggregator knows which items went out at once whatever its own window is."""
+    return int(part.get("prerelease_below", RELEASE_WINDOW))
+
+
+def release_room(state: State, window: int) -> int:
+    """How many more items of the released stage may go out now under `window`: 0 while
+    more than half the window is in flight (items go out in slices, not one per result)."""
     if is_final(state) or state["cancel_requested"] or state["deadline_passed"]:
         return 0
     cursor = state["cursor"]
     stage = cursor["stage"]
     released = cursor["released"] + (state["prereleased"] if stage == 0 else 0)
     in_flight = released - state["stage_done"].get(str(stage), 0)
-    room = RELEASE_WINDOW - in_flight
-    return room if room * 2 >= RELEASE_WINDOW else 0
+    room = window - in_flight
+    return room if room * 2 >= window else 0
 
 
 def is_final(state: State) -> bool:
@@ -98,7 +106,8 @@ def register_part(state: State, part: dict[str, Any], now: str) -> bool:
     state["parts_received"].append(part["part"])
     state["parts"] = part["parts"]
     state["posted"] += len(part["items"])
-    state["prereleased"] += sum(1 for item in part["items"] if prereleased(item))
+    below = prerelease_below(part)
+    state["prereleased"] += sum(1 for item in part["items"] if prereleased(item, below))
     for item in part["items"]:
         stage = str(item["stage"])
         state["stage_posted"][stage] = state["stage_posted"].get(stage, 0) + 1

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from streams.aggregation import RELEASE_WINDOW
 from streams.errors import BatchwireError
 from streams.localkafka import DEFAULT_KAFKA_VERSION, LocalBroker
 from streams.localkafka.broker import cache_root
@@ -104,6 +105,14 @@ def status(broker: LocalBroker) -> None:
     help="Seconds without a heartbeat before Kafka gives a dead worker's partitions to "
     "the others (a worker killed with kill -9 stalls its partitions this long).",
 )
+@click.option(
+    "--release-window",
+    default=RELEASE_WINDOW,
+    show_default=True,
+    type=click.IntRange(min=10),
+    help="Items of one batch sent to the processors and still without a result, at most: "
+    "smaller lets other tenants' small batches wait less behind a big one, at some throughput.",
+)
 def worker(
     loglevel: str,
     web_host: str,
@@ -112,6 +121,7 @@ def worker(
     retry_non_idempotent: bool,
     retention_days: float,
     session_timeout: float,
+    release_window: int,
 ) -> None:
     """Run a stream worker: exploder, item processors, aggregator and HTTP views."""
     from streams.options import WorkerOptions
@@ -122,6 +132,7 @@ def worker(
         retry_non_idempotent=retry_non_idempotent,
         retention_days=retention_days,
         session_timeout_s=session_timeout,
+        release_window=release_window,
     )
     try:
         run_worker(

@@ -45,9 +45,12 @@ def request_of(item: dict[str, Any]) -> dict[str, Any]:
     return {name: item.get(name) for name in REQUEST_FIELDS}
 
 
-def part_registered(sub: Submission, deadline_at: float, submitted_at: str) -> dict[str, Any]:
+def part_registered(
+    sub: Submission, deadline_at: float, submitted_at: str, prerelease_below: int
+) -> dict[str, Any]:
     """Ledger event telling the aggregator a part arrived, with its items (for later stages,
-    and for reporting items that never ran as cancelled or timed out)."""
+    and for reporting items that never ran as cancelled or timed out) and the window under
+    which the exploder sent the head of stage 0 (`aggregation.prereleased`)."""
     return {
         "type": "part",
         "tenant": sub.tenant,
@@ -61,6 +64,7 @@ def part_registered(sub: Submission, deadline_at: float, submitted_at: str) -> d
         "deadline_at": deadline_at,
         "metadata": sub.metadata,
         "submitted_at": submitted_at,
+        "prerelease_below": prerelease_below,
     }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.aggregation import RELEASE_WINDOW
+
 
 @dataclass
 class WorkerOptions:
@@ -22,6 +24,9 @@ class WorkerOptions:
     #: (faust's default; 6 is the broker's minimum, and faust wants at most its 90 s
     #: request timeout)
     session_timeout_s: float = 60.0
+    #: items of one batch on `batchwire.items` without a result, at most: smaller lets
+    #: another tenant's small batch wait less behind a big one, at some throughput
+    release_window: int = RELEASE_WINDOW
 
 
 options = WorkerOptions()

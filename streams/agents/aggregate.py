@@ -338,18 +338,18 @@ class Chunk:
     async def _release(self, state: State) -> None:
         """Send the released stage's next items to the processors, as far as the window
         allows, in submission order (parts arrive in order: the exploder enforces it)."""
-        room = aggregation.release_room(state)
+        room = aggregation.release_room(state, options.release_window)
         cursor = state["cursor"]
         start = (cursor["part"], cursor["pos"])
         while room and cursor["part"] in state["parts_received"]:
             part = stored_parts.get(state["tenant"], state["batch_id"], cursor["part"])
             if part is None:
                 break  # purged
-            part_items = part["items"]
+            part_items, below = part["items"], aggregation.prerelease_below(part)
             while room and cursor["pos"] < len(part_items):
                 item = part_items[cursor["pos"]]
                 cursor["pos"] += 1
-                if item["stage"] != cursor["stage"] or aggregation.prereleased(item):
+                if item["stage"] != cursor["stage"] or aggregation.prereleased(item, below):
                     continue
                 await publish(
                     items,

@@ -29,6 +29,7 @@ from streams.clock import iso
 from streams.errors import SubmissionError
 from streams.keys import batch_key, item_topic_key
 from streams.messages import encode_event, item_requested, part_registered, rejection
+from streams.options import options
 from streams.publish import publish, stop_worker
 from streams.tables import submissions
 from streams.topics import batches, items, ledger, rejected
@@ -133,10 +134,11 @@ async def _explode_next(
     now = time.time()
     deadline_at = entry["deadline_at"] if entry else now + sub.deadline_s
     submitted_at = entry["submitted_at"] if entry else iso(now)
-    part = part_registered(sub, deadline_at, submitted_at)
+    window = options.release_window
+    part = part_registered(sub, deadline_at, submitted_at, prerelease_below=window)
     sent = [await publish(ledger, sub.batch_id.encode(), encode_event(part))]
     for item in sub.items:
-        if aggregation.prereleased(item):
+        if aggregation.prereleased(item, window):
             sent.append(
                 await publish(
                     items,

@@ -28,7 +28,6 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from streams import codec
-from streams.aggregation import RELEASE_WINDOW
 from streams.app import app, settings
 from streams.clock import iso
 from streams.controls import Controls
@@ -56,9 +55,9 @@ COMMIT_INTERVAL_S = 1.0
 #: a worker whose lanes are full stops polling; it keeps its partitions this long
 MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 STOP_GRACE_S = 10.0
-#: items fetched and not yet started, at most; above the aggregator's release window, so a
-#: big batch's items in flight all fit and the next tenant's are read behind them
-READ_AHEAD = 4 * RELEASE_WINDOW
+#: items fetched and not yet started, at most, in release windows: a big batch's items in
+#: flight all fit, and the next tenant's are read behind them
+READ_AHEAD_WINDOWS = 4
 
 
 @app.task
@@ -85,7 +84,9 @@ class ItemProcessor:
 
     def __init__(self, bootstrap: str, group_id: str) -> None:
         self.lanes = Lanes(options.concurrency, max_pending=options.concurrency * 2)
-        self.queue: FairQueue[tuple[Hashable | None, Job]] = FairQueue(READ_AHEAD)
+        self.queue: FairQueue[tuple[Hashable | None, Job]] = FairQueue(
+            READ_AHEAD_WINDOWS * options.release_window
+        )
         self.executor = HttpExecutor(
             settings.target_urls, retry_non_idempotent=options.retry_non_idempotent
         )

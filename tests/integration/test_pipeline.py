@@ -331,3 +331,30 @@ async def test_finished_batches_are_forgotten_after_their_retention(
     mine = [r for r in records if r.key == b"old-1"]
     assert mine[-1].value == b""
     assert mine[-2].decoded()["status"] == "completed"
+
+
+async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """`--release-window 40`: a batch of two parts and two stages, grouped and not, is fed
+    to the processors 40 items at a time; every item reaches `batchwire.items` once."""
+    worker_factory(args=("--release-window", "40"))
+    n = 600
+    items = [
+        action(i, stage=int(i >= 500), **({"group": f"g{i % 3}"} if i % 4 == 0 else {}))
+        for i in range(n)
+    ]
+    parts = [
+        {"batch_id": "win-1", "tenant": "acme", "part": p, "parts": 2, "items": chunk}
+        for p, chunk in enumerate((items[:300], items[300:]))
+    ]
+    await submit_json(kafka_bootstrap, topic_prefix, *parts)
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["win-1"], timeout=180))["win-1"]
+    counters = final["counters"]
+    assert final["status"] == "completed"
+    assert counters["posted"] == counters["processed"] == counters["succeeded"] == n
+    requested = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.items", 2.0)
+    ids = [codec.decode_as("ItemRequested", r.value)["item_id"] for r in requested]
+    assert sorted(ids) == sorted(f"a{i}" for i in range(n))  # each item sent exactly once
+    results = by_index(await results_of(kafka_bootstrap, topic_prefix, "win-1", n))
+    assert [results[i]["output"]["i"] for i in range(n)] == list(range(n))

@@ -788,33 +788,48 @@ WINDOW = aggregation.RELEASE_WINDOW
 
 
 def test_the_exploder_sends_only_the_ungrouped_head_of_stage_zero() -> None:
-    assert aggregation.prereleased(item("a", 0))
-    assert aggregation.prereleased(item("b", WINDOW - 1))
-    assert not aggregation.prereleased(item("c", WINDOW))
-    assert not aggregation.prereleased(item("d", 1, group="g"))
-    assert not aggregation.prereleased(item("e", 2, stage=1))
+    assert aggregation.prereleased(item("a", 0), WINDOW)
+    assert aggregation.prereleased(item("b", WINDOW - 1), WINDOW)
+    assert not aggregation.prereleased(item("c", WINDOW), WINDOW)
+    assert not aggregation.prereleased(item("d", 1, group="g"), WINDOW)
+    assert not aggregation.prereleased(item("e", 2, stage=1), WINDOW)
+
+
+def test_the_prereleased_count_follows_the_window_the_part_was_exploded_with() -> None:
+    """Whatever the aggregator's own window, it counts what the exploder sent: the
+    window the part event carries, or the default for parts from before that field."""
+    items = [item(f"i{i}", i) for i in range(300)]
+    small, legacy = state(), state()
+    register_part(small, {**part(items), "prerelease_below": 100}, T1)
+    assert small["prereleased"] == 100
+    assert aggregation.release_room(small, 100) == 0
+    assert aggregation.release_room(small, 250) == 150
+    old_part = part([item(f"i{i}", i) for i in range(WINDOW + 10)])
+    old_part.pop("prerelease_below", None)
+    register_part(legacy, old_part, T1)
+    assert legacy["prereleased"] == WINDOW
 
 
 def test_release_room_opens_when_half_the_window_has_results() -> None:
     s = state()
     register_part(s, part([item(f"i{i}", i) for i in range(WINDOW + 500)]), T1)
     assert s["prereleased"] == WINDOW
-    assert aggregation.release_room(s) == 0  # the whole window is in flight
+    assert aggregation.release_room(s, WINDOW) == 0  # the whole window is in flight
     for i in range(WINDOW // 2 - 1):
         apply_result(s, result(f"i{i}"), T2)
-    assert aggregation.release_room(s) == 0
+    assert aggregation.release_room(s, WINDOW) == 0
     apply_result(s, result("last"), T2)
-    assert aggregation.release_room(s) == WINDOW // 2
+    assert aggregation.release_room(s, WINDOW) == WINDOW // 2
     s["cursor"]["released"] += WINDOW // 2
-    assert aggregation.release_room(s) == 0
+    assert aggregation.release_room(s, WINDOW) == 0
 
 
 def test_release_room_is_zero_once_a_batch_stops() -> None:
     s = state()
     register_part(s, part([item("a", 0, group="g")]), T1)
-    assert aggregation.release_room(s) == WINDOW
+    assert aggregation.release_room(s, WINDOW) == WINDOW
     request_cancel(s, T2)
-    assert aggregation.release_room(s) == 0
+    assert aggregation.release_room(s, WINDOW) == 0
 
 
 def test_a_released_stage_starts_from_a_fresh_cursor() -> None:
@@ -824,4 +839,4 @@ def test_a_released_stage_starts_from_a_fresh_cursor() -> None:
     apply_result(s, result("a"), T2)
     assert stages_to_release(s) == [1]
     assert s["cursor"] == aggregation.new_cursor(1)
-    assert aggregation.release_room(s) == WINDOW
+    assert aggregation.release_room(s, WINDOW) == WINDOW

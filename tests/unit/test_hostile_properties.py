@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams import codec
+from streams.aggregation import RELEASE_WINDOW
 from streams.errors import SubmissionError
 from streams.messages import encode_event, item_requested, part_registered, rejection
 from streams.validation import PRIORITY, Submission, content_hash, validate_submission
@@ -49,7 +50,7 @@ def assert_explodable(sub: Submission, body: dict[str, Any]) -> None:
     """Everything the exploder writes for an accepted part encodes (no stack overflow, no
     string that is not UTF-8)."""
     content_hash(body)
-    part = part_registered(sub, 0.0, "2026-01-01T00:00:00Z")
+    part = part_registered(sub, 0.0, "2026-01-01T00:00:00Z", prerelease_below=RELEASE_WINDOW)
     encode_event(part)
     for item in sub.items:
         codec.encode("ItemRequested", item_requested(part, item))
