@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.services import TENANT
 from streams import codec
+from streams.aggregation import RELEASE_WINDOW
 from streams.clock import iso
 from streams.keys import item_topic_key
 from streams.messages import item_requested, item_result, part_registered
@@ -90,7 +91,9 @@ def wire_batch(batch_id: str, count: int) -> WireBatch:
             first_index=first_index,
         )
         first_index += len(sub.items)
-        part = part_registered(sub, deadline_at=0.0, submitted_at=iso())
+        part = part_registered(
+            sub, deadline_at=0.0, submitted_at=iso(), prerelease_below=RELEASE_WINDOW
+        )
         items.append([])
         for item in sub.items:
             req = item_requested(part, item)
