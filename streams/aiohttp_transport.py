@@ -16,7 +16,8 @@ for its own transport. No cookies are kept and no redirect is followed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import httpx
@@ -44,7 +45,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
         body = await request.aread()
-        try:
+        with _httpx_errors(request):
             response = await self._get_session().request(
                 request.method,
                 yarl.URL(str(request.url), encoded=True),  # as httpx built it, not requoted
@@ -61,11 +62,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     sock_read=timeout.get("read"),
                 ),
             )
-        except Exception as exc:
-            mapped = _as_httpx(exc, request)
-            if mapped is None:
-                raise
-            raise mapped from exc
         return httpx.Response(
             status_code=response.status,
             headers=list(response.raw_headers),
@@ -89,14 +85,9 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
+        with _httpx_errors(self._request):
             async for chunk in self._response.content.iter_chunked(READ_CHUNK):
                 yield chunk
-        except Exception as exc:
-            mapped = _as_httpx(exc, self._request)
-            if mapped is None:
-                raise
-            raise mapped from exc
 
     async def aclose(self) -> None:
         self._response.release()
@@ -104,6 +95,18 @@ class _ResponseStream(httpx.AsyncByteStream):
 
 def _plus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b
+
+
+@contextlib.contextmanager
+def _httpx_errors(request: httpx.Request) -> Iterator[None]:
+    """Raise aiohttp's failures as httpx's exceptions (others pass unchanged)."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = _as_httpx(exc, request)
+        if mapped is None:
+            raise
+        raise mapped from exc
 
 
 def _as_httpx(exc: Exception, request: httpx.Request) -> httpx.TransportError | None:
