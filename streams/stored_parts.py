@@ -15,7 +15,7 @@ from typing import Any
 from streams.keys import part_key
 from streams.tables import batch_parts
 
-CACHED_PARTS = 2
+CACHED_PARTS = 1
 _cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
