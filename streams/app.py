@@ -31,7 +31,10 @@ app = faust.App(
     topic_replication_factor=1,
     consumer_auto_offset_reset="earliest",
     producer_max_request_size=10 * 1024 * 1024,
-    consumer_max_fetch_size=16 * 1024 * 1024,
+    # per partition and fetch; a bigger message still comes whole (Kafka returns at least one
+    # record batch). 16 MiB let faust's consumer buffer many ~1 MB parts at once: the peak
+    # RSS of a 100,000-item batch was 183 MiB with it, 162 MiB with 256 KiB.
+    consumer_max_fetch_size=256 * 1024,
     producer_linger_ms=0,
     table_standby_replicas=0,
     web_enabled=True,
