@@ -148,16 +148,16 @@ def is_complete(state: State) -> bool:
     return all_parts_arrived(state) and state["processed"] >= state["posted"]
 
 
-def stages_to_release(state: State) -> list[int]:
-    """Stages whose lower stages all have results; marks them released.
+def release_next_stage(state: State) -> int | None:
+    """The stage released now, if its lower stages all have results (marked released); else
+    None. One stage at a time: the next waits for this one's results.
 
     Stage 0 is released as parts arrive. A later stage waits for every part, since a part
     still to come may hold items of a lower stage. A released stage's items go out through
     the window (`release_room`), from a fresh cursor.
     """
     if not all_parts_arrived(state) or state["cancel_requested"] or state["deadline_passed"]:
-        return []
-    released: list[int] = []
+        return None
     stages = sorted(int(s) for s in state["stage_posted"])
     for stage in stages:
         if stage <= state["released_stage"]:
@@ -168,12 +168,11 @@ def stages_to_release(state: State) -> list[int]:
             if s < stage
         )
         if not lower_done:
-            break
+            return None
         state["released_stage"] = stage
         state["cursor"] = new_cursor(stage)
-        released.append(stage)
-        break  # the next stage waits for this one's results
-    return released
+        return stage
+    return None
 
 
 def unreleased_stages(state: State) -> list[int]:

@@ -320,7 +320,7 @@ class Chunk:
             if state.get("final_event") == _event_id(event):
                 await self._emit_final(state)  # a redelivery of the finishing event
             return
-        aggregation.stages_to_release(state)
+        aggregation.release_next_stage(state)
         await self._release(state)
         if aggregation.is_complete(state):
             metrics.batches_ended[aggregation.finish(state, iso())] += 1

@@ -18,8 +18,8 @@ from streams.aggregation import (
     new_state,
     pass_deadline,
     register_part,
+    release_next_stage,
     request_cancel,
-    stages_to_release,
     status_record,
     unreleased_stages,
 )
@@ -564,10 +564,10 @@ def _staged() -> dict[str, Any]:
 def test_stage_zero_is_never_released_by_the_aggregator() -> None:
     s = state()
     register_part(s, part([item("a", 0), item("b", 1)]), T1)
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     apply_result(s, result("a"), T2)
     apply_result(s, result("b"), T2)
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     assert s["released_stage"] == 0
     assert unreleased_stages(s) == []
 
@@ -576,24 +576,24 @@ def test_stages_release_one_after_another() -> None:
     s = _staged()
     assert unreleased_stages(s) == [1, 2]
     # stage 0 still has results to come
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     apply_result(s, result("a"), T2)
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     apply_result(s, result("b", "failed", errors=["x"]), T2)
     # stage 1 once every stage-0 item has a result (failed ones count as results);
     # stage 2 is not released in the same call
-    assert stages_to_release(s) == [1]
+    assert release_next_stage(s) == 1
     assert s["released_stage"] == 1
     assert unreleased_stages(s) == [2]
     # released once
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     apply_result(s, result("c", stage=1), T3)
-    assert stages_to_release(s) == [2]
+    assert release_next_stage(s) == 2
     assert s["released_stage"] == 2
     assert unreleased_stages(s) == []
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     apply_result(s, result("d", stage=2), T3)
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     assert is_complete(s)
 
 
@@ -604,9 +604,9 @@ def test_release_returns_at_most_one_stage_per_call() -> None:
     apply_result(s, result("a"), T1)
     apply_result(s, result("c", stage=1), T1)
     register_part(s, part([item("a", 0), item("c", 1, stage=1), item("d", 2, stage=2)]), T2)
-    assert stages_to_release(s) == [1]
-    assert stages_to_release(s) == [2]
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) == 1
+    assert release_next_stage(s) == 2
+    assert release_next_stage(s) is None
 
 
 def test_later_stage_waits_for_every_part() -> None:
@@ -614,30 +614,30 @@ def test_later_stage_waits_for_every_part() -> None:
     register_part(s, part([item("a", 0), item("c", 1, stage=1)], 0, 2), T1)
     apply_result(s, result("a"), T2)
     # every stage-0 item seen so far has a result, but part 1 may hold more stage-0 items
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     register_part(s, part([item("b", 2)], 1, 2), T2)
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     apply_result(s, result("b"), T3)
-    assert stages_to_release(s) == [1]
+    assert release_next_stage(s) == 1
 
 
 def test_stage_gaps_are_skipped() -> None:
     s = state()
     register_part(s, part([item("a", 0), item("e", 1, stage=5)]), T1)
     apply_result(s, result("a"), T2)
-    assert stages_to_release(s) == [5]
+    assert release_next_stage(s) == 5
 
 
 def test_batch_with_only_stages_one_and_two_releases_stage_one_once_all_parts_arrived() -> None:
     s = state()
     register_part(s, part([item("a", 0, stage=1)], 0, 2), T1)
-    assert stages_to_release(s) == []  # part 1 missing (it may hold lower stages)
+    assert release_next_stage(s) is None  # part 1 missing (it may hold lower stages)
     register_part(s, part([item("b", 1, stage=2)], 1, 2), T2)
     assert unreleased_stages(s) == [1, 2]
-    assert stages_to_release(s) == [1]
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) == 1
+    assert release_next_stage(s) is None
     apply_result(s, result("a", stage=1), T3)
-    assert stages_to_release(s) == [2]
+    assert release_next_stage(s) == 2
 
 
 def test_nothing_released_after_cancel() -> None:
@@ -645,7 +645,7 @@ def test_nothing_released_after_cancel() -> None:
     apply_result(s, result("a"), T2)
     apply_result(s, result("b"), T2)
     request_cancel(s, T2)
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     assert s["released_stage"] == 0
     assert unreleased_stages(s) == [1, 2]
 
@@ -654,10 +654,10 @@ def test_nothing_released_after_deadline() -> None:
     s = _staged()
     apply_result(s, result("a"), T2)
     apply_result(s, result("b"), T2)
-    assert stages_to_release(s) == [1]
+    assert release_next_stage(s) == 1
     pass_deadline(s, T2)
     apply_result(s, result("c", stage=1), T3)
-    assert stages_to_release(s) == []
+    assert release_next_stage(s) is None
     assert unreleased_stages(s) == [2]
 
 
@@ -837,6 +837,6 @@ def test_a_released_stage_starts_from_a_fresh_cursor() -> None:
     register_part(s, part([item("a", 0), item("b", 1, stage=1)]), T1)
     s["cursor"].update(part=1, released=1)
     apply_result(s, result("a"), T2)
-    assert stages_to_release(s) == [1]
+    assert release_next_stage(s) == 1
     assert s["cursor"] == aggregation.new_cursor(1)
     assert aggregation.release_room(s, WINDOW) == WINDOW
