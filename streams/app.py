@@ -13,6 +13,7 @@ import faust
 from streams.codec import register_codecs
 from streams.handlers import import_handler_modules
 from streams.http_limits import server_options
+from streams.parts import MAX_MESSAGE_BYTES
 from streams.settings import Settings
 
 settings = Settings.from_env()
@@ -30,7 +31,7 @@ app = faust.App(
     topic_partitions=8,
     topic_replication_factor=1,
     consumer_auto_offset_reset="earliest",
-    producer_max_request_size=10 * 1024 * 1024,
+    producer_max_request_size=MAX_MESSAGE_BYTES,
     # per partition and fetch; a bigger message still comes whole (Kafka returns at least one
     # record batch). 16 MiB let faust's consumer buffer many ~1 MB parts at once: the peak
     # RSS of a 100,000-item batch was 183 MiB with it, 162 MiB with 256 KiB.

@@ -31,7 +31,7 @@ from connectors.signing import WebhookSecret, verify
 from streams.aggregation import FINAL_STATUSES
 from streams.codec import decode_as
 from streams.errors import BatchwireError, SubmissionError
-from streams.parts import split_parts
+from streams.parts import MAX_MESSAGE_BYTES, encode_parts
 
 __all__ = [
     "FINAL_STATUSES",
@@ -46,8 +46,6 @@ __all__ = [
 SYNC_WAIT_S = 30.0
 #: NDJSON lines are sent in chunks of about this size.
 NDJSON_CHUNK_BYTES = 64 * 1024
-#: A message on `batchwire.batches` may be this large (a part stays under 1 MB).
-MAX_REQUEST_BYTES = 10 * 1024 * 1024
 #: How long a Kafka consumer waits for records in one fetch, in milliseconds.
 FETCH_TIMEOUT_MS = 500
 
@@ -435,7 +433,7 @@ class KafkaBatches:
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, max_request_size=MAX_REQUEST_BYTES
+                bootstrap_servers=self.bootstrap, max_request_size=MAX_MESSAGE_BYTES
             )
             await producer.start()
             self._producer = producer
@@ -446,14 +444,15 @@ class KafkaBatches:
 
         The batch is split into parts that each fit in one Kafka message, all sharing one
         `batch_id` (a uuid4 hex is generated when the batch has none). Validation happens in
-        the worker: a bad batch lands on `batchwire.rejected`. Returns the batch id.
+        the worker: a bad batch lands on `batchwire.rejected`. Only an item too big for one
+        message (with the batch's fields) raises `SubmissionError` here, before any part is
+        sent. Returns the batch id.
         """
         body = _whole_batch(batch)
         producer = await self._started_producer()
         key = str(body["tenant"]).encode()
         headers = [("content-type", b"application/json")]
-        for part in split_parts(body):
-            value = json.dumps(part, ensure_ascii=False).encode()
+        for _, value in encode_parts(body, ensure_ascii=False):
             await producer.send_and_wait(
                 self.topic("batchwire.batches"), value, key=key, headers=headers
             )

@@ -9,14 +9,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from streams.errors import BrokerError
+from streams.parts import MAX_MESSAGE_BYTES
 
 PARTITIONS = 8
-MAX_MESSAGE_BYTES = str(10 * 1024 * 1024)
 DAY_MS = 24 * 3600 * 1000
 
 
 def topic_config(*, compacted: bool = False, retention_days: float = 7) -> dict[str, str]:
-    config = {"max.message.bytes": MAX_MESSAGE_BYTES}
+    config = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
     if compacted:
         config["cleanup.policy"] = "compact"
     else:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from streams.errors import SubmissionError
+
 #: a part's JSON stays under Kafka's default 1 MB message size
 PART_BYTES = 900_000
+#: the largest message the pipeline's topics take (the producer's `max_request_size`, the
+#: topics' `max.message.bytes`): a bigger part, an item too big to travel, cannot be sent
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
 
 def split_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -24,3 +29,30 @@ def split_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
         {**body, "items": chunk, "part": number, "parts": len(chunks)}
         for number, chunk in enumerate(chunks)
     ]
+
+
+def encode_parts(
+    body: dict[str, Any], *, ensure_ascii: bool = True
+) -> list[tuple[dict[str, Any], bytes]]:
+    """The batch's parts and their JSON messages, every one checked to fit in a Kafka message
+    before any is sent (a batch must never be published in part)."""
+    encoded = []
+    first = 0
+    for part in split_parts(body):
+        raw = json.dumps(part, ensure_ascii=ensure_ascii).encode()
+        check_part_size(len(raw), f"$.items[{first}]" if len(part["items"]) == 1 else "$")
+        encoded.append((part, raw))
+        first += len(part["items"])
+    return encoded
+
+
+def check_part_size(size: int, path: str) -> None:
+    """Refuse a part over one Kafka message, before any part of its batch is published:
+    413 `too_many_items` at `path` (the item that does not fit with the batch's fields)."""
+    if size > MAX_MESSAGE_BYTES:
+        raise SubmissionError(
+            "too_many_items",
+            f"{path} does not fit in one Kafka message: with the batch's fields it takes "
+            f"{size} bytes, over {MAX_MESSAGE_BYTES}",
+            [{"path": path, "message": f"{size} bytes"}],
+        )

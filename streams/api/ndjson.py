@@ -22,7 +22,7 @@ from streams.api.submit import publish_new
 from streams.app import settings
 from streams.errors import SubmissionError
 from streams.http_limits import ndjson_max_bytes
-from streams.parts import PART_BYTES
+from streams.parts import PART_BYTES, check_part_size
 from streams.validation import (
     MAX_JSON_DEPTH,
     check_depth,
@@ -97,6 +97,9 @@ class PartSpool:
                 max_items=settings.max_items,
                 first_index=self.count,
             )
+            # encoded as `parts()` will, with the largest total it could get
+            encoded = json.dumps({**part, "parts": settings.max_items})
+            check_part_size(len(encoded), f"line {self.count + 1}")
         except SubmissionError as exc:
             for detail in exc.details:  # point at the body's line, not the part's index
                 detail["path"] = _line_path(detail.get("path"), self.count)

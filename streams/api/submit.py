@@ -4,7 +4,6 @@ publish it in parts; and waiting for its end.  Shared by every submit route."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Iterable
@@ -16,7 +15,7 @@ from streams import aggregation
 from streams.api.errors import ApiError
 from streams.app import app, settings
 from streams.errors import SubmissionError
-from streams.parts import split_parts
+from streams.parts import encode_parts
 from streams.publish import publish
 from streams.topics import batches
 from streams.validation import content_hash, validate_submission
@@ -80,11 +79,11 @@ async def submit(
         sub = validate_submission(
             body, allowed_tenants=settings.allowed_tenants, max_items=settings.max_items
         )
+        parts = encode_parts(body)
     except SubmissionError as exc:
         raise ApiError.of(exc) from exc
-    parts = split_parts(body)
-    hashes = {str(part["part"]): content_hash(part) for part in parts}
-    encoded = (json.dumps(part).encode() for part in parts)
+    hashes = {str(part["part"]): content_hash(part) for part, _ in parts}
+    encoded = (raw for _, raw in parts)
     return await publish_new(tenant, sub.batch_id, hashes, encoded, authorization)
 
 

@@ -37,6 +37,7 @@ from streams.http_limits import (
     ndjson_max_bytes,
 )
 from streams.localkafka.broker import free_port
+from streams.parts import MAX_MESSAGE_BYTES
 from streams.validation import Submission
 from tests.fixtures.hostile import (
     CONTRACT_CODES,
@@ -142,7 +143,7 @@ def echo_items(n: int) -> list[dict[str, Any]]:
 
 async def produce_each(bootstrap: str, topic: str, messages: list[Raw]) -> None:
     """Each message with its own Kafka headers, keyed by tenant as producers do."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=10 * 1024 * 1024)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=MAX_MESSAGE_BYTES)
     await producer.start()
     try:
         for message in messages:
@@ -682,4 +683,44 @@ async def test_json_body_over_its_byte_limit_gets_a_contract_error(
         )
         answer, _ = await raw_request(worker.url, head.encode())
         assert assert_contract_answer(answer, f"{path} declared over") == "too_many_items"
+    assert_alive(worker)
+
+
+async def test_an_item_too_big_for_a_kafka_message_is_refused_before_anything_is_published(
+    worker: HostileWorker,
+) -> None:
+    items = [
+        {**ECHO, "id": "small"},
+        {**ECHO, "id": "huge", "params": {"pad": "x" * MAX_MESSAGE_BYTES}},
+    ]
+    ndjson = {**ACME, "Content-Type": "application/x-ndjson"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=60) as client:
+        answer = await client.post(
+            "/v1/tenants/acme/batches",
+            json={"batch_id": "too-big-json", "items": items},
+            headers=ACME,
+        )
+        assert assert_contract_answer(answer, "JSON, an item over a message") == "too_many_items"
+        assert [d["path"] for d in answer.json()["error"]["details"]] == ["$.items[1]"]
+        lines = b"".join(json.dumps(item).encode() + b"\n" for item in items)
+        answer = await client.post(
+            "/v1/tenants/acme/batches",
+            params={"batch_id": "too-big-ndjson"},
+            content=lines,
+            headers=ndjson,
+        )
+        assert assert_contract_answer(answer, "NDJSON, an item over a message") == "too_many_items"
+        assert [d["path"] for d in answer.json()["error"]["details"]] == ["line 2"]
+        # a batch sent after them ends; had a part of theirs been published before (same
+        # tenant, same partition of `batchwire.batches`), it would be known by then
+        answer = await client.post(
+            "/v1/tenants/acme/batches",
+            params={"wait": "60"},
+            json={"batch_id": "after-too-big", "items": echo_items(3)},
+            headers=ACME,
+        )
+        assert answer.status_code == 200 and answer.json()["status"] == "completed", answer.text
+        for batch_id in ("too-big-json", "too-big-ndjson"):
+            answer = await client.get(f"/v1/batches/{batch_id}", headers=ACME)
+            assert assert_contract_answer(answer, batch_id) == "not_found"
     assert_alive(worker)
