@@ -11,6 +11,7 @@ from __future__ import annotations
 import faust
 
 from streams.codec import register_codecs
+from streams.fair_fetch import POLL_RECORDS
 from streams.handlers import import_handler_modules
 from streams.http_limits import server_options
 from streams.parts import MAX_MESSAGE_BYTES
@@ -36,6 +37,10 @@ app = faust.App(
     # record batch). 16 MiB let faust's consumer buffer many ~1 MB parts at once: the peak
     # RSS of a 100,000-item batch was 183 MiB with it, 162 MiB with 256 KiB.
     consumer_max_fetch_size=256 * 1024,
+    # faust hands a whole poll to its agents before polling again; small polls, taken from
+    # the partitions in turn (`streams.fair_fetch`, installed by the worker), keep another
+    # tenant's submission from waiting behind a big batch's buffered results
+    broker_max_poll_records=POLL_RECORDS,
     producer_linger_ms=0,
     table_standby_replicas=0,
     web_enabled=True,
