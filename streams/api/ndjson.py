@@ -97,9 +97,11 @@ class PartSpool:
                 max_items=settings.max_items,
                 first_index=self.count,
             )
-            # encoded as `parts()` will, with the largest total it could get
-            encoded = json.dumps({**part, "parts": settings.max_items})
-            check_part_size(len(encoded), f"line {self.count + 1}")
+            # encoded as `parts()` will send it, once its total (at most `max_items`, here 0)
+            # is known
+            encoded = json.dumps(part).encode()
+            most = len(encoded) - len("0") + len(str(settings.max_items))
+            check_part_size(most, f"line {self.count + 1}")
         except SubmissionError as exc:
             for detail in exc.details:  # point at the body's line, not the part's index
                 detail["path"] = _line_path(detail.get("path"), self.count)
@@ -113,7 +115,7 @@ class PartSpool:
                 )
             self.ids.add(item["id"])
         self.count += len(self.items)
-        self.file.write(json.dumps(part, ensure_ascii=False).encode() + b"\n")
+        self.file.write(encoded + b"\n")
         self.written += 1
         self.items, self.size = [], 0
 
