@@ -10,23 +10,19 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.errors import BrokerError
 from streams.localkafka import LocalBroker
 from streams.localkafka.broker import fetch_kafka, metadata_answers
+from tests.fixtures.kafka_io import create_topic
 
 pytestmark = pytest.mark.integration
 
 
 async def test_produce_consume_round_trip(kafka_bootstrap: str, topic_prefix: str) -> None:
     topic = f"{topic_prefix}roundtrip"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, topic, 3)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
@@ -154,15 +150,6 @@ async def _topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
-async def _create(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
 def test_a_restart_keeping_data_keeps_topics_and_port_a_plain_start_wipes(
     tmp_path: Path,
 ) -> None:
@@ -171,7 +158,7 @@ def test_a_restart_keeping_data_keeps_topics_and_port_a_plain_start_wipes(
     broker = LocalBroker(home=tmp_path, heap="512m")
     try:
         bootstrap = broker.start()
-        asyncio.run(_create(bootstrap, "kept"))
+        asyncio.run(create_topic(bootstrap, "kept", 1))
         asyncio.run(_send(bootstrap, "kept", b"before the restart"))
         broker.stop()
         assert not metadata_answers(bootstrap)

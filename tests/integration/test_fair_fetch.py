@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams import fair_fetch
-from tests.fixtures.kafka_io import produce
+from tests.fixtures.kafka_io import create_topic, produce
 
 BUSY = 1000
 POLL = 100
@@ -16,12 +15,7 @@ async def test_a_quiet_partition_gets_its_turn_while_a_busy_one_still_has_record
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}fairfetch"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, topic, 2)
     busy, quiet = TopicPartition(topic, 0), TopicPartition(topic, 1)
     # all of it is on the broker before the consumer starts: one fetch brings both
     # partitions, the busy one's ~1,000 records first
