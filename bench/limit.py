@@ -28,6 +28,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from bench.payloads import WireBatch, WireMessage
 from bench.stats import rate
 from streams.kafka_admin import PARTITIONS, ensure_topics, topic_config
+from streams.parts import MAX_MESSAGE_BYTES
 
 PART_HEADER = "bench-part"
 MAX_RECORDS = 10_000
@@ -50,7 +51,7 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
         bootstrap_servers=bootstrap,
         linger_ms=5,
         max_batch_size=1 << 20,
-        max_request_size=10 << 20,
+        max_request_size=MAX_MESSAGE_BYTES,
         acks=1,
     )
 

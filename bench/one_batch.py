@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams import codec
 from streams.aggregation import FINAL_STATUSES
-from streams.parts import split_parts
+from streams.parts import MAX_MESSAGE_BYTES, split_parts
 
 
 async def one_batch(bootstrap: str, prefix: str, items: int, groups: int, limit_s: float) -> None:
@@ -41,7 +41,7 @@ async def one_batch(bootstrap: str, prefix: str, items: int, groups: int, limit_
     consumer = AIOKafkaConsumer(
         f"{prefix}batchwire.status", bootstrap_servers=bootstrap, auto_offset_reset="latest"
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=10 << 20)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=MAX_MESSAGE_BYTES)
     await consumer.start()
     await producer.start()
     try:

@@ -38,6 +38,7 @@ from streams.clock import iso
 from streams.compacted import CompactedView
 from streams.kafka_admin import ensure_topics, topic_config
 from streams.offsets import OffsetTracker, OnRevoked, commit_finished
+from streams.parts import MAX_MESSAGE_BYTES
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class WebhookConnector:
             per_endpoint=self.options.per_endpoint,
         )
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=10 << 20
+            bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=MAX_MESSAGE_BYTES
         )
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,

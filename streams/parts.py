@@ -9,8 +9,9 @@ from streams.errors import SubmissionError
 
 #: a part's JSON stays under Kafka's default 1 MB message size
 PART_BYTES = 900_000
-#: the largest message the pipeline's topics take (the producer's `max_request_size`, the
-#: topics' `max.message.bytes`): a bigger part, an item too big to travel, cannot be sent
+#: the largest message the pipeline's topics take (every producer's `max_request_size`, the
+#: topics' `max.message.bytes`, the local broker's `message.max.bytes`): a bigger part, an
+#: item too big to travel, cannot be sent
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
 

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from streams.errors import BrokerError
+from streams.parts import MAX_MESSAGE_BYTES
 
 DEFAULT_KAFKA_VERSION = "3.9.1"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies"
@@ -226,8 +227,8 @@ class LocalBroker:
             "transaction.state.log.min.isr": "1",
             "transaction.state.log.num.partitions": "4",
             "group.initial.rebalance.delay.ms": "0",
-            "message.max.bytes": "10485760",
-            "replica.fetch.max.bytes": "10485760",
+            "message.max.bytes": str(MAX_MESSAGE_BYTES),
+            "replica.fetch.max.bytes": str(MAX_MESSAGE_BYTES),
             "log.retention.hours": "24",
             "log.segment.bytes": "134217728",
             "num.network.threads": "2",

@@ -15,6 +15,7 @@ from streams import codec
 from streams.aggregation import RELEASE_WINDOW
 from streams.errors import SubmissionError
 from streams.messages import encode_event, item_requested, part_registered, rejection
+from streams.parts import MAX_MESSAGE_BYTES
 from streams.validation import PRIORITY, Submission, content_hash, validate_submission
 from tests.fixtures.hostile import (
     ALLOWED,
@@ -30,7 +31,6 @@ from tests.fixtures.hostile import (
     valid_submissions,
 )
 
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # the topics' max.message.bytes
 #: kinds that may decode into a valid part by chance (a flipped byte inside a string)
 MAY_BE_VALID = {"avro with a corrupted byte"}
 
