@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from streams.aiohttp_transport import AiohttpTransport
 from streams.http_headers import parse_retry_after
 
 RESPONSE_LIMIT = 4096  # bytes of the response body kept (and read) per attempt
@@ -106,9 +107,9 @@ class Deliverer:
             follow_redirects=False,
             trust_env=False,
             timeout=httpx.Timeout(total_timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            # aiohttp's pool, as for HTTP items (`streams.executors`): a POST to a local
+            # receiver took ~1 ms through it against ~2-2.6 ms through httpcore's
+            transport=AiohttpTransport(max_connections=max_connections),
             # Keep bodies plain so the bounded read needs no (unbounded) decompression.
             headers={"accept-encoding": "identity"},
         )
