@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import payloads
+from bench import hops, payloads
 from bench.local_http import CallbackReceiver
 from bench.services import batchwire_worker, memory_kib, worker_env
 from bench.stats import latency_summary, rate
@@ -88,9 +88,13 @@ async def callback_latency(
     pipe: Pipeline, batches: int, items: int, *, time_limit_s: float
 ) -> dict[str, Any]:
     """(c): batches of `items` no-op items, one at a time, callback mode `batch` through the
-    webhook connector; one warm-up batch first (not counted)."""
+    webhook connector; one warm-up batch first (not counted); and where their time went,
+    hop by hop (`bench.hops`)."""
     receiver = pipe.receiver
     assert receiver is not None, "callback latency needs the webhook receiver"
+    client = pipe.client
+    marks = await hops.mark(client.bootstrap, client.topic_prefix)
+    timed: list[str] = []
     to_callback: list[float] = []
     to_status: list[float] = []
     deadline = time.monotonic() + time_limit_s
@@ -112,11 +116,13 @@ async def callback_latency(
         if batch_id in finals:
             to_status.append(finals[batch_id].at - started)
         to_callback.append(arrived - started)
+        timed.append(batch_id)
     return {
         "batches": len(to_callback),
         "items_per_batch": items,
         "submit_to_callback": latency_summary(to_callback),
         "submit_to_status": latency_summary(to_status),
+        "hops": await hops.summary(client.bootstrap, marks, timed),
     }
 
 

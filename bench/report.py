@@ -93,6 +93,22 @@ def table(results: dict[str, Any]) -> str:
             f"{label:<40} {_num(summary.get('p50_ms'), ',.1f'):>11} "
             f"{_num(summary.get('p99_ms'), ',.1f'):>11} {_num(summary.get('samples')):>11}"
         )
+    hops = _get(s, "latency", "hops") or {}
+    if hops:
+        lines.append("batchwire, each step done (Kafka timestamps after the submission), ms:")
+        for name, label in (
+            ("items", "items out (exploder)"),
+            ("results", "results out (item processors)"),
+            ("status", "final status out (aggregator)"),
+            ("callbacks", "callback event out (aggregator)"),
+            ("deliveries", "delivery recorded (connector)"),
+        ):
+            if name in hops:
+                hop = hops[name]
+                lines.append(
+                    f"{'  ' + label:<40} {_num(hop.get('p50_ms'), ',.1f'):>11} "
+                    f"{'p90 ' + _num(hop.get('p90_ms'), ',.1f'):>11} {_num(hop.get('samples')):>11}"
+                )
     http = _get(s, "http") or {}
     if http:
         lines.append("")
