@@ -16,7 +16,7 @@ def run_worker(
 
     from yarl import URL
 
-    from streams import fair_fetch, paused_fetch
+    from streams import fair_fetch
     from streams.api.protocol import install_parse_error_answers
     from streams.app import app, load_modules, settings
     from streams.topics import declare_topics
@@ -26,7 +26,6 @@ def run_worker(
             setattr(options, name, value)
     load_modules()
     fair_fetch.install()
-    paused_fetch.install()
     install_parse_error_answers()
     asyncio.run(declare_topics(settings.kafka_bootstrap))
     app.conf.web_host = web_host
