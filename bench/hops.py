@@ -21,8 +21,15 @@ from streams import codec
 from streams.intake import content_type, decode_part
 from streams.kafka_admin import partitions_of
 
-#: the topics read after `batchwire.batches`, in pipeline order
-HOPS = ("items", "results", "status", "callbacks", "deliveries")
+#: the topics read after `batchwire.batches`, in pipeline order, and what each one's last
+#: message of a batch says was done
+HOPS = {
+    "items": "items out (exploder)",
+    "results": "results out (item processors)",
+    "status": "final status out (aggregator)",
+    "callbacks": "callback event out (aggregator)",
+    "deliveries": "delivery recorded (connector)",
+}
 TOPICS = ("batches", *HOPS)
 
 Marks = dict[TopicPartition, int]

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.hops import HOPS
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -96,13 +98,7 @@ def table(results: dict[str, Any]) -> str:
     hops = _get(s, "latency", "hops") or {}
     if hops:
         lines.append("batchwire, each step done (Kafka timestamps after the submission), ms:")
-        for name, label in (
-            ("items", "items out (exploder)"),
-            ("results", "results out (item processors)"),
-            ("status", "final status out (aggregator)"),
-            ("callbacks", "callback event out (aggregator)"),
-            ("deliveries", "delivery recorded (connector)"),
-        ):
+        for name, label in HOPS.items():
             if name in hops:
                 hop = hops[name]
                 lines.append(
