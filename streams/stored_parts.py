@@ -4,7 +4,9 @@ A part holds up to a Kafka message of items (about 12,000 no-op items). The rele
 big batch walks one part in slices of half a window, and decoding the whole part from the
 store for every slice was the aggregator's largest single cost. Parts never change once
 stored, so the cache needs no invalidation beyond `drop`. It holds few parts: a decoded
-part takes about ten times its encoded size.
+part takes about ten times its encoded size. Only reads fill it: a part is read when the
+release reaches it, and a burst of arriving parts must not push out the one being
+released (each arrival would then decode it again, with the arrived part held besides).
 """
 
 from __future__ import annotations
@@ -21,9 +23,7 @@ _cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 def put(part: dict[str, Any]) -> None:
     """Store a part (call while handling the event that brought it)."""
-    key = part_key(part["tenant"], part["batch_id"], part["part"])
-    batch_parts[key] = part
-    _remember(key, part)
+    batch_parts[part_key(part["tenant"], part["batch_id"], part["part"])] = part
 
 
 def get(tenant: str, batch_id: str, number: int) -> dict[str, Any] | None:
