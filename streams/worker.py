@@ -16,11 +16,12 @@ def run_worker(
 
     from yarl import URL
 
-    from streams import fair_fetch
+    from streams import fair_fetch, heap
     from streams.api.protocol import install_parse_error_answers
     from streams.app import app, load_modules, settings
     from streams.topics import declare_topics
 
+    heap.fix_mmap_threshold()
     if tunables is not None:  # the one shared instance the agents read
         for name, value in vars(tunables).items():
             setattr(options, name, value)
