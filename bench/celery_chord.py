@@ -37,7 +37,7 @@ class WorkerConfig:
         )
 
 
-#: Chosen by `--celery-tune` on this 2-core machine (see README, Benchmarks): for no-op
+#: Chosen by `--celery-tune` on this 2-core machine (bench/README.md): for no-op
 #: tasks the prefork and threads pools cost far more than the task (27-33 tasks/s), while
 #: `solo` processes prefetching deeply keep up with the client publishing the chord; two of
 #: them (one a core) were the best or equal best.
