@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from connectors.ssrf import AddressGuard, GuardedResolver
 from streams.aiohttp_transport import AiohttpTransport
 from streams.http_headers import parse_retry_after
 
@@ -93,7 +94,9 @@ class Deliverer:
         total_timeout_s: float = 15.0,
         per_endpoint: int = 10,
         max_connections: int = 200,
+        guard: AddressGuard | None = None,
     ) -> None:
+        """With `guard`, every address connected to is checked by it too (`GuardedResolver`)."""
         _check_positive(
             connect_timeout_s=connect_timeout_s,
             total_timeout_s=total_timeout_s,
@@ -109,7 +112,10 @@ class Deliverer:
             timeout=httpx.Timeout(total_timeout_s, connect=connect_timeout_s),
             # aiohttp's pool, as for HTTP items (`streams.executors`): a POST to a local
             # receiver took ~1 ms through it against ~2-2.6 ms through httpcore's
-            transport=AiohttpTransport(max_connections=max_connections),
+            transport=AiohttpTransport(
+                max_connections=max_connections,
+                resolver=None if guard is None else GuardedResolver(guard),
+            ),
             # Keep bodies plain so the bounded read needs no (unbounded) decompression.
             headers={"accept-encoding": "identity"},
         )

@@ -12,9 +12,11 @@ Addresses that embed an IPv4 address a dual-stack host or a translator would rea
 (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, 6to4 `2002:aabb:ccdd::`) are
 judged by the IPv4 address inside.
 
-`check` only resolves, it never connects. Resolving again at connect time could give
-other addresses (DNS rebinding), so a caller that must be airtight connects to the
-addresses `check` returned rather than to the host name.
+`check` only resolves, it never connects: it gives a refused URL its reason (the callback is
+dead-lettered with it). The HTTP client resolves the host again when it connects, and a
+name may answer otherwise the second time (DNS rebinding), so the connector's client
+resolves through `GuardedResolver`, which applies the same guard to the addresses it
+actually connects to.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import socket
 from collections.abc import Iterable
 from typing import TypeAlias
 from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from streams.errors import BatchwireError, ConfigError
 
@@ -248,3 +253,33 @@ class AddressGuard:
         if not seen:
             raise CallbackRefused(f"cannot resolve {host!r}: no IPv4 or IPv6 address")
         return list(seen)
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, refusing at connect time any address `guard` refuses: a connection
+    goes only to addresses the guard accepted, whatever the name answered to `check`.
+
+    A refusal is an `OSError`, so the attempt fails to connect (and is retried; the next
+    attempt's `check` dead-letters the callback if the name still answers so). IP literals
+    never reach a resolver; `check` has judged them.
+    """
+
+    def __init__(self, guard: AddressGuard, inner: AbstractResolver | None = None) -> None:
+        self._guard = guard
+        self._inner = inner  # aiohttp's default is made on first use, in the running loop
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if self._inner is None:
+            self._inner = DefaultResolver()
+        answers = await self._inner.resolve(host, port, family)
+        for answer in answers:
+            why = self._guard.refusal(ipaddress.ip_address(answer["host"]))
+            if why is not None:
+                raise OSError(f"callback host {host!r} refused when connecting: {why}")
+        return answers
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()

@@ -96,6 +96,7 @@ class WebhookConnector:
             connect_timeout_s=self.options.connect_timeout_s,
             total_timeout_s=self.options.total_timeout_s,
             per_endpoint=self.options.per_endpoint,
+            guard=self.guard,
         )
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=MAX_MESSAGE_BYTES

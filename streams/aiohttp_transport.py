@@ -22,20 +22,25 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import httpx
 import yarl
+from aiohttp.abc import AbstractResolver
 
 READ_CHUNK = 64 * 1024
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    def __init__(self, *, max_connections: int) -> None:
+    def __init__(self, *, max_connections: int, resolver: AbstractResolver | None = None) -> None:
+        """`resolver` resolves host names when connecting (aiohttp's default without one)."""
         self.max_connections = max_connections
+        self.resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         """Created on first use, inside the running loop (aiohttp binds a session to it)."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0),
+                connector=aiohttp.TCPConnector(
+                    limit=self.max_connections, limit_per_host=0, resolver=self.resolver
+                ),
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,

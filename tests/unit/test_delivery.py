@@ -26,6 +26,7 @@ from connectors.delivery import (
     classify_status,
     endpoint_key,
 )
+from connectors.ssrf import AddressGuard
 from streams.http_headers import parse_retry_after
 
 BIG_BODY = bytes(ord("a") + i % 26 for i in range(100 * 1024))
@@ -282,6 +283,23 @@ async def test_connection_refused_is_retried(deliverer: Deliverer) -> None:
     assert result.http_status is None
     assert result.response is None
     assert result.latency_ms >= 0
+
+
+async def test_a_guarded_deliverer_never_connects_to_a_refused_address(
+    make_deliverer: MakeDeliverer, server: Server
+) -> None:
+    """The guard also applies where the connection is made, not only to `check`'s own
+    lookup (which a name may answer otherwise): `localhost` resolves to loopback."""
+    hook = f"http://localhost:{server.url.rsplit(':', 1)[1]}/status/200"
+    refusing = make_deliverer(guard=AddressGuard([]))
+    result = await refusing.attempt(hook, b"{}", WEBHOOK_HEADERS)
+    assert result.verdict is Verdict.RETRY
+    assert result.error_class == "ConnectError"
+    assert server.seen == []
+    allowing = make_deliverer(guard=AddressGuard(["127.0.0.0/8", "::1/128"]))
+    result = await allowing.attempt(hook, b"{}", WEBHOOK_HEADERS)
+    assert result.verdict is Verdict.DELIVERED
+    assert server.paths() == ["/status/200"]
 
 
 async def test_a_handler_slower_than_the_timeout_is_retried(

@@ -12,8 +12,9 @@ import socket
 from typing import Any
 
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 
-from connectors.ssrf import AddressGuard, CallbackRefused
+from connectors.ssrf import AddressGuard, CallbackRefused, GuardedResolver
 from streams.errors import BatchwireError, ConfigError
 
 PUBLIC_V4 = "93.184.216.34"
@@ -266,3 +267,37 @@ async def test_shorthand_numeric_hosts_are_judged_by_what_they_resolve_to(host: 
     # and so would the HTTP client that later connects.
     with pytest.raises(CallbackRefused, match=r"127\.0\.0\.1 is loopback"):
         await AddressGuard([]).check(f"http://{host}:8080/hook")
+
+
+class ChangingAnswers(AbstractResolver):
+    """A DNS stand-in whose answer for a name changes between lookups (rebinding)."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = list(addresses)
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = self.addresses.pop(0)
+        return [
+            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0)
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_connect_time_resolver_refuses_a_name_that_rebinds_to_an_internal_address() -> (
+    None
+):
+    resolver = GuardedResolver(AddressGuard([]), ChangingAnswers(PUBLIC_V4, "169.254.169.254"))
+    assert [a["host"] for a in await resolver.resolve("hooks.example", 443)] == [PUBLIC_V4]
+    with pytest.raises(
+        OSError, match=r"'hooks\.example' refused when connecting: .*cloud metadata"
+    ):
+        await resolver.resolve("hooks.example", 443)
+
+
+async def test_the_connect_time_resolver_lets_allow_listed_addresses_through() -> None:
+    resolver = GuardedResolver(AddressGuard(["10.0.0.0/8"]), ChangingAnswers("10.1.2.3"))
+    assert [a["host"] for a in await resolver.resolve("hooks.internal", 80)] == ["10.1.2.3"]
