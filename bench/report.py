@@ -161,20 +161,24 @@ def write_png(results: dict[str, Any], path: Path) -> bool:
     s = results["scenarios"]
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.5))
     sides = ("batchwire", "raw limit", "Celery")
+    plotted: list[float] = []
     for offset, key in ((-0.2, "single"), (0.2, "many")):
         values = [
             _get(s, key, "items_per_s"),
             _get(s, "limit", key, "items_per_s"),
             _get(s, "celery", key, "items_per_s"),
         ]
+        bars = [v if isinstance(v, (int, float)) and not math.isnan(v) else 0 for v in values]
+        plotted += bars
         ax1.bar(
             [i + offset for i in range(3)],
-            [v if isinstance(v, (int, float)) and not math.isnan(v) else 0 for v in values],
+            bars,
             width=0.4,
             label={"single": "(a) one batch", "many": "(b) many batches"}[key],
         )
     ax1.set_xticks(range(3), sides)
-    ax1.set_yscale("log")
+    if any(v > 0 for v in plotted):  # a run without (a) and (b) has nothing to scale
+        ax1.set_yscale("log")
     ax1.set_ylabel("items/s (log)")
     ax1.set_title("throughput")
     ax1.legend()
