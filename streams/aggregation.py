@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.messages import part_items
+
 State = dict[str, Any]
 
 ITEM_ERRORS_CAP = 100
@@ -107,10 +109,10 @@ def register_part(state: State, part: dict[str, Any], now: str) -> bool:
     state["parts"] = part["parts"]
     state["posted"] += len(part["items"])
     below = prerelease_below(part)
-    state["prereleased"] += sum(1 for item in part["items"] if prereleased(item, below))
-    for item in part["items"]:
+    for item in part_items(part):
         stage = str(item["stage"])
         state["stage_posted"][stage] = state["stage_posted"].get(stage, 0) + 1
+        state["prereleased"] += prereleased(item, below)
     if part["part"] == 0 or state["deadline_at"] is None:
         state["deadline_at"] = part["deadline_at"]
         state["metadata"] = part["metadata"]

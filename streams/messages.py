@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from streams.clock import iso
 from streams.errors import SubmissionError
-from streams.validation import Submission
+from streams.validation import ITEM_FIELDS, Submission
 
 #: Fields of the contract's item (the Avro `Item` record) kept as the item's `request`.
 REQUEST_FIELDS = (
@@ -40,6 +41,32 @@ def decode_event(data: bytes) -> dict[str, Any]:
     return value
 
 
+def pack_items(items: list[dict[str, Any]]) -> list[str]:
+    """A part's items as its ledger event carries them: each item one JSON text, without
+    its null fields.
+
+    The aggregator keeps a big batch's parts and walks them item by item as it releases
+    them. Decoded, a part of ~13,000 no-op items took ~12 MiB as dicts of 12 fields and takes
+    ~2 MiB as one string per item; an item is decoded when it is reached (`unpack_item`).
+    """
+    return [_ENCODE({k: v for k, v in item.items() if v is not None}) for item in items]
+
+
+def unpack_item(packed: str | dict[str, Any]) -> dict[str, Any]:
+    """An item of a part's ledger event as `validate_submission` gave it (every field).
+    Events written before items were packed carry them as objects, whole."""
+    if isinstance(packed, dict):
+        return packed
+    item: dict[str, Any] = dict.fromkeys(ITEM_FIELDS)
+    item.update(json.loads(packed))
+    return item
+
+
+def part_items(part: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The items of a part's ledger event, decoded one at a time."""
+    return map(unpack_item, part["items"])
+
+
 def request_of(item: dict[str, Any]) -> dict[str, Any]:
     """The original item as the client sent it (normalised), without internal fields."""
     return {name: item.get(name) for name in REQUEST_FIELDS}
@@ -57,7 +84,7 @@ def part_registered(
         "batch_id": sub.batch_id,
         "part": sub.part,
         "parts": sub.parts,
-        "items": sub.items,
+        "items": pack_items(sub.items),
         "headers": sub.headers,
         "callback": sub.callback,
         "stop_on_failure": sub.stop_on_failure,

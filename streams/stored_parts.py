@@ -3,10 +3,10 @@
 A part holds up to a Kafka message of items (about 12,000 no-op items). The release of a
 big batch walks one part in slices of half a window, and decoding the whole part from the
 store for every slice was the aggregator's largest single cost. Parts never change once
-stored, so the cache needs no invalidation beyond `drop`. It holds few parts: a decoded
-part takes about ten times its encoded size. Only reads fill it: a part is read when the
-release reaches it, and a burst of arriving parts must not push out the one being
-released (each arrival would then decode it again, with the arrived part held besides).
+stored, so the cache needs no invalidation beyond `drop`. It holds few parts (decoded, a
+part's items stay packed, one string each: `messages.pack_items`). Only reads fill it: a
+part is read when the release reaches it, and a burst of arriving parts must not push out
+the one being released (each arrival would then decode it again).
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from collections import OrderedDict
 from typing import Any
 
 from streams.keys import part_key
+from streams.messages import decode_event
 from streams.tables import batch_parts
 
 CACHED_PARTS = 1
 _cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
-def put(part: dict[str, Any]) -> None:
-    """Store a part (call while handling the event that brought it)."""
-    batch_parts[part_key(part["tenant"], part["batch_id"], part["part"])] = part
+def put(tenant: str, batch_id: str, number: int, event: bytes) -> None:
+    """Store a part as its ledger event's JSON (call while handling that event)."""
+    batch_parts[part_key(tenant, batch_id, number)] = event
 
 
 def get(tenant: str, batch_id: str, number: int) -> dict[str, Any] | None:
@@ -32,9 +33,11 @@ def get(tenant: str, batch_id: str, number: int) -> dict[str, Any] | None:
     if part is not None:
         _cache.move_to_end(key)
         return part
-    part = batch_parts.get(key)
-    if part is not None:
-        _remember(key, part)
+    raw = batch_parts.get(key)
+    if raw is None:
+        return None
+    part = decode_event(raw)
+    _remember(key, part)
     return part
 
 

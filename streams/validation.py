@@ -56,6 +56,23 @@ _BATCH_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_BATCH_ID_LEN}}}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+#: The fields of a normalised item, in their order (`_plain_item`, `_checked_item`).
+ITEM_FIELDS = (
+    "id",
+    "index",
+    "kind",
+    "method",
+    "path",
+    "headers",
+    "body",
+    "namespace",
+    "action",
+    "params",
+    "group",
+    "stage",
+)
+
+
 @dataclass(frozen=True)
 class Submission:
     """One validated part of a batch; `items` are the normalised item dicts."""

@@ -42,6 +42,8 @@ from streams.messages import (
     encode_event,
     item_callback,
     item_requested,
+    part_items,
+    unpack_item,
     unrun_result,
 )
 from streams.metrics import metrics
@@ -141,7 +143,7 @@ class Chunk:
             return
         kind = message.get("type")
         if kind == "part":
-            await self.on_part(message, event)
+            await self.on_part(message, value, event)
         elif kind == "cancel":
             await self.on_cancel(message, event)
         elif kind == "tick":
@@ -200,11 +202,11 @@ class Chunk:
                 codec.encode("CallbackRequested", item_callback(result, callback["url"])),
             )
 
-    async def on_part(self, part: dict[str, Any], event: faust.EventT) -> None:
+    async def on_part(self, part: dict[str, Any], raw: bytes, event: faust.EventT) -> None:
         tenant, batch_id = part["tenant"], part["batch_id"]
         state = self.state(tenant, batch_id, event)
         key = batch_key(tenant, batch_id)
-        stored_parts.put(part)
+        stored_parts.put(tenant, batch_id, part["part"], raw)
         if not self._seen(state, event) and aggregation.register_part(state, part, iso()):
             state["stop_on_failure"] = part["stop_on_failure"]
             self.changed.add(key)
@@ -256,7 +258,7 @@ class Chunk:
             state = batch_state.get(key)
             if state is not None:
                 for part in self._parts(state):
-                    for item in part["items"]:
+                    for item in part_items(part):
                         item_results.pop(
                             result_key(state["tenant"], state["batch_id"], item["index"]), None
                         )
@@ -303,7 +305,7 @@ class Chunk:
         only_missing: bool = False,
     ) -> None:
         status = "cancelled" if state["cancel_requested"] else "timed_out"
-        for item in part["items"]:
+        for item in part_items(part):
             if stages is not None and item["stage"] not in stages:
                 continue
             if (
@@ -345,9 +347,9 @@ class Chunk:
             part = stored_parts.get(state["tenant"], state["batch_id"], cursor["part"])
             if part is None:
                 break  # purged
-            part_items, below = part["items"], aggregation.prerelease_below(part)
-            while room and cursor["pos"] < len(part_items):
-                item = part_items[cursor["pos"]]
+            packed, below = part["items"], aggregation.prerelease_below(part)
+            while room and cursor["pos"] < len(packed):
+                item = unpack_item(packed[cursor["pos"]])
                 cursor["pos"] += 1
                 if item["stage"] != cursor["stage"] or aggregation.prereleased(item, below):
                     continue
@@ -360,7 +362,7 @@ class Chunk:
                 )
                 cursor["released"] += 1
                 room -= 1
-            if cursor["pos"] < len(part_items):
+            if cursor["pos"] < len(packed):
                 break
             cursor["part"], cursor["pos"] = cursor["part"] + 1, 0
         if (cursor["part"], cursor["pos"]) != start:
@@ -417,7 +419,7 @@ def _stored_results(state: State) -> Iterator[dict[str, Any]]:
         stored = stored_parts.get(state["tenant"], state["batch_id"], part)
         if stored is None:
             continue
-        for item in stored["items"]:
+        for item in part_items(stored):
             raw = item_results.get(result_key(state["tenant"], state["batch_id"], item["index"]))
             if raw is not None:
                 yield codec.decode_as("ItemResult", raw[_OFFSET.size :])

@@ -23,6 +23,7 @@ from streams.aggregation import (
     status_record,
     unreleased_stages,
 )
+from streams.messages import pack_items
 
 T0 = "2024-05-01T10:00:00Z"
 T1 = "2024-05-01T10:00:01Z"
@@ -70,7 +71,7 @@ def part(
         "batch_id": "b-1",
         "part": number,
         "parts": parts,
-        "items": items,
+        "items": pack_items(items),
         "headers": {},
         "callback": callback,
         "stop_on_failure": True,
@@ -174,6 +175,16 @@ def test_register_part_counts_posted_and_stage_posted() -> None:
     assert s["parts_received"] == [0]
     assert counters(s) == zero(posted=4)
     assert s["updated_at"] == T1
+
+
+def test_register_part_reads_items_of_events_written_before_items_were_packed() -> None:
+    items = [item("a", 0), item("b", 1, group="g"), item("c", 2, stage=2)]
+    packed, unpacked = state(), state()
+    register_part(packed, part(items), T1)
+    register_part(unpacked, {**part(items), "items": items}, T1)
+    assert unpacked == packed
+    assert packed["stage_posted"] == {"0": 2, "2": 1}
+    assert packed["prereleased"] == 1  # "b" is in a group: the aggregator releases it
 
 
 def test_register_part_sets_deadline_metadata_callback_and_created_at() -> None:

@@ -1,6 +1,6 @@
-"""Stored parts are read through a small cache of decoded parts (the store is a dict here;
-the worker's is a table): reads after the first skip the store, the cache stays bounded,
-and a dropped part is gone from both."""
+"""Stored parts are kept as their ledger events' JSON and read through a small cache of
+decoded parts (the store is a dict here; the worker's is a table): reads after the first
+skip the store, the cache stays bounded, and a dropped part is gone from both."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from streams import stored_parts
 from streams.keys import part_key
+from streams.messages import encode_event
 
 
 class CountingStore(dict[str, Any]):
@@ -34,9 +35,13 @@ def part(batch_id: str, number: int) -> dict[str, Any]:
     return {"tenant": "acme", "batch_id": batch_id, "part": number, "items": [{"index": number}]}
 
 
+def put(batch_id: str, number: int) -> None:
+    stored_parts.put("acme", batch_id, number, encode_event(part(batch_id, number)))
+
+
 def test_a_stored_part_is_read_from_the_store_once(store: CountingStore) -> None:
-    stored_parts.put(part("b1", 0))
-    assert store[part_key("acme", "b1", 0)] == part("b1", 0)
+    put("b1", 0)
+    assert store[part_key("acme", "b1", 0)] == encode_event(part("b1", 0))
     for _ in range(3):
         assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
     assert store.reads == 1
@@ -44,10 +49,10 @@ def test_a_stored_part_is_read_from_the_store_once(store: CountingStore) -> None
 
 
 def test_arriving_parts_keep_the_part_being_read_cached(store: CountingStore) -> None:
-    stored_parts.put(part("b1", 0))
+    put("b1", 0)
     assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
     for n in range(1, stored_parts.CACHED_PARTS + 3):
-        stored_parts.put(part("b1", n))
+        put("b1", n)
     assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
     assert store.reads == 1
     assert len(stored_parts._cache) == stored_parts.CACHED_PARTS
@@ -55,7 +60,7 @@ def test_arriving_parts_keep_the_part_being_read_cached(store: CountingStore) ->
 
 def test_the_cache_keeps_only_the_latest_parts_read(store: CountingStore) -> None:
     for n in range(stored_parts.CACHED_PARTS + 2):
-        stored_parts.put(part("b1", n))
+        put("b1", n)
         stored_parts.get("acme", "b1", n)
     assert len(stored_parts._cache) == stored_parts.CACHED_PARTS
     assert stored_parts.get("acme", "b1", 0) == part("b1", 0)  # evicted: read again
@@ -65,7 +70,7 @@ def test_the_cache_keeps_only_the_latest_parts_read(store: CountingStore) -> Non
 
 
 def test_a_dropped_part_is_gone_from_cache_and_store(store: CountingStore) -> None:
-    stored_parts.put(part("b1", 0))
+    put("b1", 0)
     stored_parts.drop("acme", "b1", 0)
     assert stored_parts.get("acme", "b1", 0) is None
     assert store == {}
