@@ -11,19 +11,9 @@ from streams.clock import iso
 from streams.errors import SubmissionError
 from streams.validation import ITEM_FIELDS, Submission
 
-#: Fields of the contract's item (the Avro `Item` record) kept as the item's `request`.
-REQUEST_FIELDS = (
-    "id",
-    "method",
-    "path",
-    "headers",
-    "body",
-    "namespace",
-    "action",
-    "params",
-    "group",
-    "stage",
-)
+#: Fields of the contract's item (the Avro `Item` record) kept as the item's `request`: a
+#: normalised item's, without the internal `index` and `kind`.
+REQUEST_FIELDS = tuple(name for name in ITEM_FIELDS if name not in ("index", "kind"))
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

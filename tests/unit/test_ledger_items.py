@@ -33,11 +33,6 @@ def validated() -> list[dict[str, Any]]:
     return sub.items
 
 
-def test_every_validated_item_has_the_item_fields_in_order() -> None:
-    for item in validated():
-        assert tuple(item) == ITEM_FIELDS
-
-
 def test_unpacking_a_packed_item_gives_the_validated_item_back() -> None:
     items = validated()
     event = decode_event(encode_event({"items": pack_items(items)}))  # as the aggregator reads it

@@ -12,6 +12,7 @@ import pytest
 
 from streams.errors import SubmissionError
 from streams.validation import (
+    ITEM_FIELDS,
     Submission,
     _checked_item,
     _plain_item,
@@ -538,20 +539,7 @@ def test_fast_path_agrees_with_the_full_check(item: Any) -> None:
     checked = _checked_item(item, 0, 42, problems)
     assert problems.count == 0 and checked is not None
     assert _plain_item(item, 42) == checked
-    assert list(checked) == [
-        "id",
-        "index",
-        "kind",
-        "method",
-        "path",
-        "headers",
-        "body",
-        "namespace",
-        "action",
-        "params",
-        "group",
-        "stage",
-    ]
+    assert tuple(checked) == ITEM_FIELDS
 
 
 def test_items_that_are_mappings_but_not_dicts() -> None:
