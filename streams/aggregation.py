@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.messages import part_items
+from streams.messages import part_items, piece_of
 
 State = dict[str, Any]
 
@@ -36,6 +36,7 @@ def new_state(tenant: str, batch_id: str, now: str) -> State:
         "status": "accepted",
         "parts": None,
         "parts_received": [],
+        "pieces_received": {},
         **dict.fromkeys(COUNTERS, 0),
         "item_errors": {},
         "item_errors_truncated": False,
@@ -66,9 +67,18 @@ RELEASE_WINDOW = 2000
 
 
 def new_cursor(stage: int) -> dict[str, int]:
-    """Where the aggregator's release of `stage` has got to: part number, position in the
-    part, items released."""
-    return {"stage": stage, "part": 0, "pos": 0, "released": 0}
+    """Where the aggregator's release of `stage` has got to: part and piece number, position
+    in the piece, items released."""
+    return {"stage": stage, "part": 0, "piece": 0, "pos": 0, "released": 0}
+
+
+def upgrade(state: State) -> State:
+    """A state stored before parts reached the aggregator in pieces: each part it received
+    was one piece."""
+    if "pieces_received" not in state:
+        state["pieces_received"] = {str(part): [0] for part in state["parts_received"]}
+        state["cursor"].setdefault("piece", 0)
+    return state
 
 
 def prereleased(item: dict[str, Any], below: int) -> bool:
@@ -102,10 +112,15 @@ def is_final(state: State) -> bool:
 
 
 def register_part(state: State, part: dict[str, Any], now: str) -> bool:
-    """Count a part's items as posted; False when this part was registered before."""
-    if part["part"] in state["parts_received"]:
+    """Count the items of a part's piece (`messages.part_pieces`) as posted; False when this
+    piece was registered before. The part counts as received with its last piece."""
+    piece, pieces = piece_of(part)
+    received = state["pieces_received"].setdefault(str(part["part"]), [])
+    if piece in received:
         return False
-    state["parts_received"].append(part["part"])
+    received.append(piece)
+    if len(received) >= pieces:
+        state["parts_received"].append(part["part"])
     state["parts"] = part["parts"]
     state["posted"] += len(part["items"])
     below = prerelease_below(part)
@@ -139,6 +154,17 @@ def apply_result(state: State, result: dict[str, Any], now: str) -> None:
     if state["status"] == "accepted":
         state["status"] = "in_progress"
     state["updated_at"] = now
+
+
+def piece_received(state: State, part: int, piece: int) -> bool:
+    return piece in state["pieces_received"].get(str(part), ())
+
+
+def received_pieces(state: State) -> list[tuple[int, int]]:
+    """`(part, piece)` of every piece registered, in submission order."""
+    return sorted(
+        (int(part), piece) for part, pieces in state["pieces_received"].items() for piece in pieces
+    )
 
 
 def all_parts_arrived(state: State) -> bool:

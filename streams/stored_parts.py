@@ -1,12 +1,13 @@
-"""The aggregator's stored parts (`batch_parts`), read through a small cache of decoded parts.
+"""The aggregator's stored part pieces (`batch_parts`), read through a small cache of
+decoded pieces.
 
-A part holds up to a Kafka message of items (about 12,000 no-op items). The release of a
-big batch walks one part in slices of half a window, and decoding the whole part from the
-store for every slice was the aggregator's largest single cost. Parts never change once
-stored, so the cache needs no invalidation beyond `drop`. It holds few parts (decoded, a
-part's items stay packed, one string each: `messages.pack_items`). Only reads fill it: a
-part is read when the release reaches it, and a burst of arriving parts must not push out
-the one being released (each arrival would then decode it again).
+A piece holds up to `messages.PIECE_BYTES` of a part's items (about 1,900 no-op items). The
+release of a big batch walks a piece in slices of half a window, and decoding the whole
+piece from the store for every slice was the aggregator's largest single cost. Pieces never
+change once stored, so the cache needs no invalidation beyond `drop`. It holds few pieces
+(decoded, the items stay packed, one string each: `messages.pack_items`). Only reads fill
+it: a piece is read when the release reaches it, and a burst of arriving pieces must not
+push out the one being released (each arrival would then decode it again).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from streams.keys import part_key
+from streams.keys import piece_key
 from streams.messages import decode_event
 from streams.tables import batch_parts
 
@@ -22,13 +23,13 @@ CACHED_PARTS = 1
 _cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
 
-def put(tenant: str, batch_id: str, number: int, event: bytes) -> None:
-    """Store a part as its ledger event's JSON (call while handling that event)."""
-    batch_parts[part_key(tenant, batch_id, number)] = event
+def put(tenant: str, batch_id: str, number: int, piece: int, event: bytes) -> None:
+    """Store a part's piece as its ledger event's JSON (call while handling that event)."""
+    batch_parts[piece_key(tenant, batch_id, number, piece)] = event
 
 
-def get(tenant: str, batch_id: str, number: int) -> dict[str, Any] | None:
-    key = part_key(tenant, batch_id, number)
+def get(tenant: str, batch_id: str, number: int, piece: int) -> dict[str, Any] | None:
+    key = piece_key(tenant, batch_id, number, piece)
     part = _cache.get(key)
     if part is not None:
         _cache.move_to_end(key)
@@ -41,8 +42,8 @@ def get(tenant: str, batch_id: str, number: int) -> dict[str, Any] | None:
     return part
 
 
-def drop(tenant: str, batch_id: str, number: int) -> None:
-    key = part_key(tenant, batch_id, number)
+def drop(tenant: str, batch_id: str, number: int, piece: int) -> None:
+    key = piece_key(tenant, batch_id, number, piece)
     _cache.pop(key, None)
     batch_parts.pop(key, None)
 

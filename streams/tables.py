@@ -60,9 +60,10 @@ def _table(name: str, value_type: type | None) -> BatchwireTable:
 batch_state = _table("batch-state", None)
 #: tenant/batch_id/index -> 8-byte source offset + the Avro-encoded `ItemResult`.
 item_results = _table("item-results", bytes)
-#: tenant/batch_id/part -> the part's ledger event (its items), for stages and sweeps: the
-#: event's JSON as it arrived, so it is neither encoded again nor kept decoded in faust's
-#: producer buffer until its changelog record is sent.
+#: tenant/batch_id/part[/piece] -> a part's ledger event (a piece of its items:
+#: `keys.piece_key`), for stages and sweeps: the event's JSON as it arrived, so it is
+#: neither encoded again nor kept decoded in faust's producer buffer until its changelog
+#: record is sent.
 batch_parts = _table("batch-parts", bytes)
 #: tenant/batch_id -> {deadline_at, partition, sweep_at} for batches still running.
 active_batches = _table("active-batches", None)

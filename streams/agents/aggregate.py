@@ -43,6 +43,7 @@ from streams.messages import (
     item_callback,
     item_requested,
     part_items,
+    piece_of,
     unpack_item,
     unrun_result,
 )
@@ -120,11 +121,15 @@ class Chunk:
     def state(self, tenant: str, batch_id: str, event: faust.EventT) -> State:
         key = batch_key(tenant, batch_id)
         held = self.states.get(key)
-        state = (
-            held[0]
-            if held
-            else batch_state.get(key) or aggregation.new_state(tenant, batch_id, iso())
-        )
+        if held:
+            state = held[0]
+        else:
+            stored = batch_state.get(key)
+            state = (
+                aggregation.upgrade(stored)
+                if stored is not None
+                else aggregation.new_state(tenant, batch_id, iso())
+            )
         self.states[key] = (state, event)
         return state
 
@@ -206,7 +211,7 @@ class Chunk:
         tenant, batch_id = part["tenant"], part["batch_id"]
         state = self.state(tenant, batch_id, event)
         key = batch_key(tenant, batch_id)
-        stored_parts.put(tenant, batch_id, part["part"], raw)
+        stored_parts.put(tenant, batch_id, part["part"], piece_of(part)[0], raw)
         if not self._seen(state, event) and aggregation.register_part(state, part, iso()):
             state["stop_on_failure"] = part["stop_on_failure"]
             self.changed.add(key)
@@ -257,13 +262,14 @@ class Chunk:
                 continue
             state = batch_state.get(key)
             if state is not None:
-                for part in self._parts(state):
+                state = aggregation.upgrade(state)
+                for part in _pieces(state):
                     for item in part_items(part):
                         item_results.pop(
                             result_key(state["tenant"], state["batch_id"], item["index"]), None
                         )
-                for number in state["parts_received"]:
-                    stored_parts.drop(state["tenant"], state["batch_id"], number)
+                for number, piece in aggregation.received_pieces(state):
+                    stored_parts.drop(state["tenant"], state["batch_id"], number, piece)
                 del batch_state[key]
                 await publish(status, state["batch_id"].encode(), None)
             del finished_batches[key]
@@ -277,7 +283,7 @@ class Chunk:
         await self._publish_controls(state)
         unreleased = aggregation.unreleased_stages(state)
         if unreleased:
-            for part in self._parts(state):
+            for part in _pieces(state):
                 await self._report_unrun(part, state, stages=set(unreleased))
             state["released_stage"] = max(unreleased)
         entry = active_batches.get(key)
@@ -287,14 +293,8 @@ class Chunk:
 
     async def _sweep(self, state: State) -> None:
         """Report every released item still without a result as cancelled / timed out."""
-        for part in self._parts(state):
+        for part in _pieces(state):
             await self._report_unrun(part, state, stages=None, only_missing=True)
-
-    def _parts(self, state: State) -> Iterator[dict[str, Any]]:
-        for number in sorted(state["parts_received"]):
-            part = stored_parts.get(state["tenant"], state["batch_id"], number)
-            if part is not None:
-                yield part
 
     async def _report_unrun(
         self,
@@ -339,12 +339,15 @@ class Chunk:
 
     async def _release(self, state: State) -> None:
         """Send the released stage's next items to the processors, as far as the window
-        allows, in submission order (parts arrive in order: the exploder enforces it)."""
+        allows, in submission order (parts and their pieces arrive in order: the exploder
+        enforces it)."""
         room = aggregation.release_room(state, options.release_window)
         cursor = state["cursor"]
-        start = (cursor["part"], cursor["pos"])
-        while room and cursor["part"] in state["parts_received"]:
-            part = stored_parts.get(state["tenant"], state["batch_id"], cursor["part"])
+        start = (cursor["part"], cursor["piece"], cursor["pos"])
+        while room and aggregation.piece_received(state, cursor["part"], cursor["piece"]):
+            part = stored_parts.get(
+                state["tenant"], state["batch_id"], cursor["part"], cursor["piece"]
+            )
             if part is None:
                 break  # purged
             packed, below = part["items"], aggregation.prerelease_below(part)
@@ -364,8 +367,12 @@ class Chunk:
                 room -= 1
             if cursor["pos"] < len(packed):
                 break
-            cursor["part"], cursor["pos"] = cursor["part"] + 1, 0
-        if (cursor["part"], cursor["pos"]) != start:
+            cursor["pos"] = 0
+            if cursor["piece"] + 1 < piece_of(part)[1]:
+                cursor["piece"] += 1
+            else:
+                cursor["part"], cursor["piece"] = cursor["part"] + 1, 0
+        if (cursor["part"], cursor["piece"], cursor["pos"]) != start:
             self.changed.add(batch_key(state["tenant"], state["batch_id"]))
 
     async def _emit_final(self, state: State) -> None:
@@ -413,12 +420,17 @@ def _stop_on_failure(state: State) -> bool:
     return bool(state.get("stop_on_failure", True))
 
 
+def _pieces(state: State) -> Iterator[dict[str, Any]]:
+    """The batch's stored part pieces in submission order."""
+    for number, piece in aggregation.received_pieces(state):
+        part = stored_parts.get(state["tenant"], state["batch_id"], number, piece)
+        if part is not None:
+            yield part
+
+
 def _stored_results(state: State) -> Iterator[dict[str, Any]]:
     """The batch's stored results in submission order."""
-    for part in sorted(state["parts_received"]):
-        stored = stored_parts.get(state["tenant"], state["batch_id"], part)
-        if stored is None:
-            continue
+    for stored in _pieces(state):
         for item in part_items(stored):
             raw = item_results.get(result_key(state["tenant"], state["batch_id"], item["index"]))
             if raw is not None:

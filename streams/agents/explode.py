@@ -7,10 +7,10 @@ Per submission (one part of a batch):
    other content is `batch_conflict`;
 3. parts are exploded in order (a part that overtakes its predecessor is held, within the
    bounds of `streams.held_parts`), so item indexes follow submission order across parts;
-4. the part goes to the aggregator on the ledger, then the head of its stage 0 goes out
-   (`aggregation.prereleased`; the aggregator releases the rest, in windows); the broker
-   has acknowledged all of them before the submission is recorded, so a crash never
-   records a part whose items were not all written.
+4. the part goes to the aggregator on the ledger, in pieces (`messages.part_pieces`), then
+   the head of its stage 0 goes out (`aggregation.prereleased`; the aggregator releases
+   the rest, in windows); the broker has acknowledged all of them before the submission is
+   recorded, so a crash never records a part whose items were not all written.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from streams.app import app, settings
 from streams.clock import iso
 from streams.errors import SubmissionError
 from streams.keys import batch_key, item_topic_key
-from streams.messages import encode_event, item_requested, part_registered, rejection
+from streams.messages import encode_event, item_requested, part_pieces, rejection
 from streams.options import options
 from streams.publish import publish, stop_worker
 from streams.tables import submissions
@@ -135,8 +135,9 @@ async def _explode_next(
     deadline_at = entry["deadline_at"] if entry else now + sub.deadline_s
     submitted_at = entry["submitted_at"] if entry else iso(now)
     window = options.release_window
-    part = part_registered(sub, deadline_at, submitted_at, prerelease_below=window)
-    sent = [await publish(ledger, sub.batch_id.encode(), encode_event(part))]
+    pieces = part_pieces(sub, deadline_at, submitted_at, prerelease_below=window)
+    sent = [await publish(ledger, sub.batch_id.encode(), encode_event(p)) for p in pieces]
+    part = pieces[0]  # every piece carries the part's fields
     for item in sub.items:
         if aggregation.prereleased(item, window):
             sent.append(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
 
 from streams import codec
+from streams.messages import PIECE_BYTES, decode_event
 from tests.fixtures.kafka_io import (
     produce,
     read_for,
@@ -337,11 +339,18 @@ async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     """`--release-window 40`: a batch of two parts and two stages, grouped and not, is fed
-    to the processors 40 items at a time; every item reaches `batchwire.items` once."""
+    to the processors 40 items at a time; every item reaches `batchwire.items` once. Its
+    items are big enough that each part reaches the aggregator in several pieces."""
     worker_factory(args=("--release-window", "40"))
     n = 600
+    pad = "p" * (3 * PIECE_BYTES // 300)  # three pieces' worth per part
     items = [
-        action(i, stage=int(i >= 500), **({"group": f"g{i % 3}"} if i % 4 == 0 else {}))
+        action(
+            i,
+            params={"i": i, "pad": pad},
+            stage=int(i >= 500),
+            **({"group": f"g{i % 3}"} if i % 4 == 0 else {}),
+        )
         for i in range(n)
     ]
     parts = [
@@ -358,3 +367,10 @@ async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
     assert sorted(ids) == sorted(f"a{i}" for i in range(n))  # each item sent exactly once
     results = by_index(await results_of(kafka_bootstrap, topic_prefix, "win-1", n))
     assert [results[i]["output"]["i"] for i in range(n)] == list(range(n))
+    ledger = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.ledger", 2.0)
+    pieces = Counter(
+        event["part"]
+        for event in map(decode_event, (r.value for r in ledger if r.key == b"win-1"))
+        if event["type"] == "part"
+    )
+    assert pieces[0] >= 3 and pieces[1] >= 3

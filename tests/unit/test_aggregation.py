@@ -64,6 +64,8 @@ def part(
     metadata: Any = None,
     callback: dict[str, Any] | None = None,
     submitted_at: str | None = SUBMITTED,
+    piece: int = 0,
+    pieces: int = 1,
 ) -> dict[str, Any]:
     return {
         "type": "part",
@@ -71,6 +73,8 @@ def part(
         "batch_id": "b-1",
         "part": number,
         "parts": parts,
+        "piece": piece,
+        "pieces": pieces,
         "items": pack_items(items),
         "headers": {},
         "callback": callback,
@@ -237,6 +241,53 @@ def test_register_parts_of_a_multi_part_batch_accumulate() -> None:
     assert s["stage_posted"] == {"0": 3, "1": 2}
     assert register_part(s, part([item("c", 2, stage=1)], 1, 3), T3) is False
     assert s["posted"] == 5
+
+
+def test_a_part_in_pieces_is_received_with_its_last_piece_each_piece_counted_once() -> None:
+    s = state()
+    a, b, c = item("a", 0), item("b", 1, stage=1), item("c", 2)
+    assert register_part(s, part([a], 0, 2, piece=0, pieces=3), T1)
+    assert register_part(s, part([b], 0, 2, piece=1, pieces=3), T1)
+    assert s["posted"] == 2 and s["parts_received"] == []
+    # the exploder sends every piece again after a crash: those seen are not counted twice
+    assert register_part(s, part([a], 0, 2, piece=0, pieces=3), T2) is False
+    assert register_part(s, part([b], 0, 2, piece=1, pieces=3), T2) is False
+    assert register_part(s, part([c], 0, 2, piece=2, pieces=3), T2)
+    assert s["parts_received"] == [0]
+    assert s["posted"] == 3 and s["stage_posted"] == {"0": 2, "1": 1}
+    assert register_part(s, part([c], 0, 2, piece=2, pieces=3), T3) is False
+    assert register_part(s, part([item("d", 3)], 1, 2), T3)
+    assert s["posted"] == 4 and s["parts_received"] == [0, 1]
+    assert aggregation.received_pieces(s) == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    assert aggregation.piece_received(s, 0, 2) and not aggregation.piece_received(s, 1, 1)
+
+
+def test_a_later_stage_waits_for_every_piece_of_every_part() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1, stage=1)], piece=0, pieces=2), T1)
+    apply_result(s, result("a"), T2)
+    assert release_next_stage(s) is None  # piece 1 may hold more stage-0 items
+    assert status_record(s)["parts_received"] == 0
+    register_part(s, part([item("c", 2)], piece=1, pieces=2), T2)
+    assert release_next_stage(s) is None
+    apply_result(s, result("c"), T3)
+    assert release_next_stage(s) == 1
+    assert status_record(s)["parts_received"] == 1
+
+
+def test_a_state_stored_before_pieces_reads_each_part_received_as_one_piece() -> None:
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1, stage=1)], 0, 3), T1)
+    register_part(s, part([item("c", 2)], 2, 3), T1)
+    s["cursor"]["pos"] = 1
+    old = {key: value for key, value in s.items() if key != "pieces_received"}
+    old["cursor"] = {key: value for key, value in s["cursor"].items() if key != "piece"}
+    upgraded = aggregation.upgrade(old)
+    assert upgraded == s
+    assert aggregation.received_pieces(upgraded) == [(0, 0), (2, 0)]
+    assert register_part(upgraded, part([item("a", 0)], 0, 3), T2) is False
+    assert register_part(upgraded, part([item("d", 3)], 1, 3), T2)
+    assert is_complete(upgraded) is False and upgraded["parts_received"] == [0, 2, 1]
 
 
 def test_part_zero_sets_batch_fields_even_when_it_arrives_last() -> None:

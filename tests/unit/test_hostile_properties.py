@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from streams import codec
 from streams.aggregation import RELEASE_WINDOW
 from streams.errors import SubmissionError
-from streams.messages import encode_event, item_requested, part_registered, rejection
+from streams.messages import encode_event, item_requested, part_pieces, rejection
 from streams.parts import MAX_MESSAGE_BYTES
 from streams.validation import PRIORITY, Submission, content_hash, validate_submission
 from tests.fixtures.hostile import (
@@ -50,10 +50,11 @@ def assert_explodable(sub: Submission, body: dict[str, Any]) -> None:
     """Everything the exploder writes for an accepted part encodes (no stack overflow, no
     string that is not UTF-8)."""
     content_hash(body)
-    part = part_registered(sub, 0.0, "2026-01-01T00:00:00Z", prerelease_below=RELEASE_WINDOW)
-    encode_event(part)
+    pieces = part_pieces(sub, 0.0, "2026-01-01T00:00:00Z", prerelease_below=RELEASE_WINDOW)
+    for piece in pieces:
+        encode_event(piece)
     for item in sub.items:
-        codec.encode("ItemRequested", item_requested(part, item))
+        codec.encode("ItemRequested", item_requested(pieces[0], item))
 
 
 @given(valid_submissions(), st.booleans())

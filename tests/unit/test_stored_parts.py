@@ -1,6 +1,6 @@
-"""Stored parts are kept as their ledger events' JSON and read through a small cache of
-decoded parts (the store is a dict here; the worker's is a table): reads after the first
-skip the store, the cache stays bounded, and a dropped part is gone from both."""
+"""Stored part pieces are kept as their ledger events' JSON and read through a small cache
+of decoded pieces (the store is a dict here; the worker's is a table): reads after the
+first skip the store, the cache stays bounded, and a dropped piece is gone from both."""
 
 from __future__ import annotations
 
@@ -31,29 +31,49 @@ def store(monkeypatch: pytest.MonkeyPatch) -> CountingStore:
     return store
 
 
-def part(batch_id: str, number: int) -> dict[str, Any]:
-    return {"tenant": "acme", "batch_id": batch_id, "part": number, "items": [{"index": number}]}
+def part(batch_id: str, number: int, piece: int = 0) -> dict[str, Any]:
+    return {
+        "tenant": "acme",
+        "batch_id": batch_id,
+        "part": number,
+        "piece": piece,
+        "items": [{"index": number * 10 + piece}],
+    }
 
 
-def put(batch_id: str, number: int) -> None:
-    stored_parts.put("acme", batch_id, number, encode_event(part(batch_id, number)))
+def put(batch_id: str, number: int, piece: int = 0) -> None:
+    stored_parts.put("acme", batch_id, number, piece, encode_event(part(batch_id, number, piece)))
 
 
 def test_a_stored_part_is_read_from_the_store_once(store: CountingStore) -> None:
     put("b1", 0)
     assert store[part_key("acme", "b1", 0)] == encode_event(part("b1", 0))
     for _ in range(3):
-        assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
+        assert stored_parts.get("acme", "b1", 0, 0) == part("b1", 0)
     assert store.reads == 1
-    assert stored_parts.get("acme", "b1", 1) is None
+    assert stored_parts.get("acme", "b1", 1, 0) is None
+    assert stored_parts.get("acme", "b1", 0, 1) is None
+
+
+def test_the_pieces_of_a_part_are_stored_apart(store: CountingStore) -> None:
+    """The first piece under the part's own key, where whole parts were stored before."""
+    for piece in range(3):
+        put("b1", 0, piece)
+    assert len(store) == 3
+    assert store[part_key("acme", "b1", 0)] == encode_event(part("b1", 0, 0))
+    for piece in (2, 0, 1):
+        assert stored_parts.get("acme", "b1", 0, piece) == part("b1", 0, piece)
+    stored_parts.drop("acme", "b1", 0, 1)
+    assert stored_parts.get("acme", "b1", 0, 1) is None
+    assert stored_parts.get("acme", "b1", 0, 2) == part("b1", 0, 2)
 
 
 def test_arriving_parts_keep_the_part_being_read_cached(store: CountingStore) -> None:
     put("b1", 0)
-    assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
+    assert stored_parts.get("acme", "b1", 0, 0) == part("b1", 0)
     for n in range(1, stored_parts.CACHED_PARTS + 3):
         put("b1", n)
-    assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
+    assert stored_parts.get("acme", "b1", 0, 0) == part("b1", 0)
     assert store.reads == 1
     assert len(stored_parts._cache) == stored_parts.CACHED_PARTS
 
@@ -61,16 +81,16 @@ def test_arriving_parts_keep_the_part_being_read_cached(store: CountingStore) ->
 def test_the_cache_keeps_only_the_latest_parts_read(store: CountingStore) -> None:
     for n in range(stored_parts.CACHED_PARTS + 2):
         put("b1", n)
-        stored_parts.get("acme", "b1", n)
+        stored_parts.get("acme", "b1", n, 0)
     assert len(stored_parts._cache) == stored_parts.CACHED_PARTS
-    assert stored_parts.get("acme", "b1", 0) == part("b1", 0)  # evicted: read again
+    assert stored_parts.get("acme", "b1", 0, 0) == part("b1", 0)  # evicted: read again
     assert store.reads == stored_parts.CACHED_PARTS + 3
-    assert stored_parts.get("acme", "b1", 0) == part("b1", 0)
+    assert stored_parts.get("acme", "b1", 0, 0) == part("b1", 0)
     assert store.reads == stored_parts.CACHED_PARTS + 3
 
 
 def test_a_dropped_part_is_gone_from_cache_and_store(store: CountingStore) -> None:
     put("b1", 0)
-    stored_parts.drop("acme", "b1", 0)
-    assert stored_parts.get("acme", "b1", 0) is None
+    stored_parts.drop("acme", "b1", 0, 0)
+    assert stored_parts.get("acme", "b1", 0, 0) is None
     assert store == {}
