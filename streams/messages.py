@@ -68,7 +68,7 @@ def request_of(item: dict[str, Any]) -> dict[str, Any]:
 #: batch came from aiokafka building produce requests around such events and their
 #: `batch_parts` changelog copies. Pieces must cut the same way on every run: a part sent
 #: again after a crash is deduplicated piece by piece (`aggregation.register_part`).
-PIECE_BYTES = 256 * 1024
+PIECE_CHARS = 256 * 1024
 
 
 def part_pieces(
@@ -76,7 +76,7 @@ def part_pieces(
 ) -> list[dict[str, Any]]:
     """The ledger events telling the aggregator a part arrived: its items (for later stages,
     and for reporting items that never ran as cancelled or timed out) cut into pieces of
-    about `PIECE_BYTES`, each with the part's fields and the window under which the
+    about `PIECE_CHARS`, each with the part's fields and the window under which the
     exploder sent the head of stage 0 (`aggregation.prereleased`)."""
     packed = pack_items(sub.items)
     bounds = piece_bounds(packed)
@@ -102,7 +102,7 @@ def part_pieces(
     ]
 
 
-def piece_bounds(packed: list[str], limit: int = PIECE_BYTES) -> list[tuple[int, int]]:
+def piece_bounds(packed: list[str], limit: int = PIECE_CHARS) -> list[tuple[int, int]]:
     """`(start, end)` of each piece of a part's packed items: every item in one piece, in
     order, each piece non-empty (one piece, empty, for a part without items)."""
     bounds: list[tuple[int, int]] = []

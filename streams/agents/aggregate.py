@@ -124,12 +124,8 @@ class Chunk:
         if held:
             state = held[0]
         else:
-            stored = batch_state.get(key)
-            state = (
-                aggregation.upgrade(stored)
-                if stored is not None
-                else aggregation.new_state(tenant, batch_id, iso())
-            )
+            stored = _stored_state(key)
+            state = stored if stored is not None else aggregation.new_state(tenant, batch_id, iso())
         self.states[key] = (state, event)
         return state
 
@@ -260,9 +256,8 @@ class Chunk:
         for key, entry in list(finished_batches.items()):
             if entry.get("partition") != partition or entry["finished_at"] >= finished_before:
                 continue
-            state = batch_state.get(key)
+            state = _stored_state(key)
             if state is not None:
-                state = aggregation.upgrade(state)
                 for part in _pieces(state):
                     for item in part_items(part):
                         item_results.pop(
@@ -414,6 +409,12 @@ class Chunk:
 def _event_id(event: faust.EventT) -> str:
     msg = event.message
     return f"{msg.topic}:{msg.partition}:{msg.offset}"
+
+
+def _stored_state(key: str) -> State | None:
+    """A batch's state as `batch_state` holds it, in the current layout."""
+    stored = batch_state.get(key)
+    return None if stored is None else aggregation.upgrade(stored)
 
 
 def _stop_on_failure(state: State) -> bool:

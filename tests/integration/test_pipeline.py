@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from streams import codec
-from streams.messages import PIECE_BYTES, decode_event
+from streams.messages import PIECE_CHARS, decode_event
 from tests.fixtures.kafka_io import (
     produce,
     read_for,
@@ -343,7 +343,7 @@ async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
     items are big enough that each part reaches the aggregator in several pieces."""
     worker_factory(args=("--release-window", "40"))
     n = 600
-    pad = "p" * (3 * PIECE_BYTES // 300)  # three pieces' worth per part
+    pad = "p" * (3 * PIECE_CHARS // 300)  # three pieces' worth per part
     items = [
         action(
             i,
