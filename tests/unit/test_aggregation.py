@@ -82,6 +82,7 @@ def part(
         "deadline_at": deadline_at,
         "metadata": metadata,
         "submitted_at": submitted_at,
+        "prerelease_below": aggregation.RELEASE_WINDOW,  # as `messages.part_pieces` writes it
     }
 
 
@@ -859,17 +860,17 @@ def test_the_exploder_sends_only_the_ungrouped_head_of_stage_zero() -> None:
 
 def test_the_prereleased_count_follows_the_window_the_part_was_exploded_with() -> None:
     """Whatever the aggregator's own window, it counts what the exploder sent: the
-    window the part event carries, or the default for parts from before that field."""
+    window the part event carries, or the one of every exploder before that field."""
     items = [item(f"i{i}", i) for i in range(300)]
     small, legacy = state(), state()
     register_part(small, {**part(items), "prerelease_below": 100}, T1)
     assert small["prereleased"] == 100
     assert aggregation.release_room(small, 100) == 0
     assert aggregation.release_room(small, 250) == 150
-    old_part = part([item(f"i{i}", i) for i in range(WINDOW + 10)])
+    old_part = part([item(f"i{i}", i) for i in range(2010)])
     old_part.pop("prerelease_below", None)
     register_part(legacy, old_part, T1)
-    assert legacy["prereleased"] == WINDOW
+    assert legacy["prereleased"] == 2000  # not today's default window
 
 
 def test_release_room_opens_when_half_the_window_has_results() -> None:
