@@ -23,10 +23,13 @@ class Lanes:
         self._room = asyncio.Semaphore(max_pending or concurrency * 8)
         self._queues: dict[Hashable, deque[Job]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: jobs submitted and not finished (running or waiting in a lane)
+        self.busy = 0
 
     async def submit(self, lane: Hashable | None, job: Job) -> None:
         """Queue `job` on `lane` (None: a lane of its own); waits while too much is pending."""
         await self._room.acquire()
+        self.busy += 1
         if lane is None:
             self._start(deque([job]))
             return
@@ -58,6 +61,7 @@ class Lanes:
                     log.exception("a job of lane %r failed", lane)
                 finally:
                     queue.popleft()
+                    self.busy -= 1
                     self._room.release()
         finally:
             if lane is not None and self._queues.get(lane) is queue:

@@ -38,21 +38,12 @@ callbacks = _topic("batchwire.callbacks")
 deliveries = _topic("batchwire.deliveries")
 rejected = _topic("batchwire.rejected")
 callbacks_dlq = _topic("batchwire.callbacks.dlq", retention_days=30)
-#: Internal: events the aggregator needs besides results (a part registered, cancel, ...).
+#: Internal: what the aggregator reads (a part registered, result bundles, cancel, ticks).
 ledger = _topic("batchwire.ledger")
 
 CONTRACT_TOPICS = (batches, items, results, status, callbacks, deliveries, rejected, callbacks_dlq)
 #: Internal, compacted: per-batch controls every processor reads (see `streams.controls`).
 controls = _topic("batchwire.controls", compacted=True)
-#: The aggregator reads results and ledger events as one co-partitioned stream.
-aggregator_input = app.topic(
-    settings.topic("batchwire.results"),
-    settings.topic("batchwire.ledger"),
-    partitions=PARTITIONS,
-    key_type=str,
-    key_serializer="raw",
-    value_serializer="raw",
-)
 
 
 async def declare_topics(bootstrap: str) -> None:

@@ -1,16 +1,18 @@
-"""The aggregator: results + ledger events -> batch state, status, callbacks.
+"""The aggregator: ledger events (parts, result bundles, cancels) -> batch state, status,
+callbacks.
 
-It reads `batchwire.results` and the internal `batchwire.ledger` as one stream (both keyed
-by `batch_id`, co-partitioned with its tables) in small chunks, so a busy batch's state is
-read and written once per chunk, not once per item.
+It reads the internal `batchwire.ledger` (keyed by `batch_id`, co-partitioned with its
+tables) in small chunks, so a busy batch's state is read and written once per chunk, not
+once per item. Results come on the ledger in bundles per batch (`streams.result_bundles`);
+the same results are on `batchwire.results`, one by one, for downstream consumers.
 
 Exactly-once counting without Kafka transactions (faust's `exactly_once` mode has open
 bugs), by idempotent aggregation:
-- each batch state remembers, per source partition, the offset of the last event applied;
+- each batch state remembers, per ledger partition, the offset of the last event applied;
   an event at or below it is a redelivery after a crash and is not counted again;
-- each item result is stored under `tenant/batch_id/index` with the offset of the message
-  that stored it; a second result for the same item from another message (an item that
-  ran twice) is not counted.
+- each item result is stored under `tenant/batch_id/index` with the offset of the bundle
+  that stored it; a second result for the same item (an item that ran twice), from another
+  bundle or later in the same one, is not counted.
 A redelivered event still re-writes its stored result and re-emits its outputs (callbacks
 keep their ids, status is compacted), so a crash between the writes of one event loses
 nothing: tables and outputs are flushed before offsets are committed.
@@ -37,26 +39,30 @@ from streams.controls import control_record
 from streams.errors import CodecError
 from streams.keys import batch_key, item_topic_key, result_key, split_batch_key
 from streams.messages import (
+    RESULTS_MAGIC,
     batch_callback,
     decode_event,
     encode_event,
     item_callback,
     item_requested,
+    pack_results,
     part_items,
     piece_of,
     unpack_item,
+    unpack_results,
     unrun_result,
 )
 from streams.metrics import metrics
 from streams.options import options
 from streams.publish import publish, stop_worker
+from streams.result_bundles import split_bundles
 from streams.tables import (
     active_batches,
     batch_state,
     finished_batches,
     item_results,
 )
-from streams.topics import aggregator_input, callbacks, controls, items, ledger, results, status
+from streams.topics import callbacks, controls, items, ledger, results, status
 
 log = logging.getLogger(__name__)
 _OFFSET = struct.Struct(">q")
@@ -79,10 +85,10 @@ def in_event(event: faust.EventT) -> Iterator[None]:
 
 #: Faust stalls every stream (and logs two lines per message) while more than this many
 #: table writes wait in its producer buffer; its default of 100 is below one chunk's writes.
-TABLE_WRITES_BUFFERED = 4 * CHUNK_MAX
+TABLE_WRITES_BUFFERED = 10_000
 
 
-@app.agent(aggregator_input, name="aggregate")
+@app.agent(ledger, name="aggregate")
 async def aggregate(stream: faust.StreamT[bytes]) -> None:
     app.producer.buffer.max_messages = TABLE_WRITES_BUFFERED
     async for events in cast(faust.Stream[bytes], stream).take_events(
@@ -131,16 +137,13 @@ class Chunk:
 
     async def handle(self, event: faust.EventT) -> None:
         value: bytes = event.value
-        try:
-            if value.startswith(codec.MAGIC):
-                result = codec.decode_as("ItemResult", value)
-            else:
-                message = decode_event(value)
-        except (CodecError, ValueError) as exc:
-            log.error("skipping an unreadable message at %s: %s", _event_id(event), exc)
+        if value.startswith(RESULTS_MAGIC):
+            await self.on_results(value, event)
             return
-        if value.startswith(codec.MAGIC):
-            await self.on_result(result, value, event)
+        try:
+            message = decode_event(value)
+        except ValueError as exc:
+            log.error("skipping an unreadable message at %s: %s", _event_id(event), exc)
             return
         kind = message.get("type")
         if kind == "part":
@@ -162,14 +165,43 @@ class Chunk:
         state["applied"][where] = msg.offset
         return False
 
-    async def on_result(self, result: dict[str, Any], raw: bytes, event: faust.EventT) -> None:
-        tenant, batch_id = result["tenant"], result["batch_id"]
-        state = self.state(tenant, batch_id, event)
+    async def on_results(self, bundle: bytes, event: faust.EventT) -> None:
+        """A bundle of results of one batch (`streams.result_bundles`)."""
+        try:
+            raws = unpack_results(bundle)
+        except ValueError as exc:
+            log.error("skipping an unreadable results event at %s: %s", _event_id(event), exc)
+            return
+        state: State | None = None
+        replay = False
+        indexes: set[int] = set()  # an item that ran twice can have both results in a bundle
+        for raw in raws:
+            try:
+                result = codec.decode_as("ItemResult", raw)
+            except CodecError as exc:
+                log.error("skipping an unreadable result at %s: %s", _event_id(event), exc)
+                continue
+            if state is None:
+                state = self.state(result["tenant"], result["batch_id"], event)
+                replay = self._seen(state, event)
+            elif (result["tenant"], result["batch_id"]) != (state["tenant"], state["batch_id"]):
+                log.error("skipping a result of another batch at %s", _event_id(event))
+                continue
+            if result["index"] in indexes:
+                continue
+            indexes.add(result["index"])
+            await self._count(state, result, raw, event.message.offset, replay)
+        if state is not None:
+            await self._advance(state, event)
+
+    async def _count(
+        self, state: State, result: dict[str, Any], raw: bytes, offset: int, replay: bool
+    ) -> None:
+        """Store a result and count it, unless its item has a result from another event."""
+        tenant, batch_id = state["tenant"], state["batch_id"]
         rkey = result_key(tenant, batch_id, result["index"])
-        offset = event.message.offset
         stored = item_results.get(rkey)
         stored_by = _OFFSET.unpack_from(stored)[0] if stored else None
-        replay = self._seen(state, event)
         if stored_by is not None and stored_by != offset:
             return  # the item ran twice: its first result counts
         item_results[rkey] = _OFFSET.pack(offset) + raw
@@ -186,13 +218,12 @@ class Chunk:
                     failed.append(result["request"]["group"])
                     await self._publish_controls(state)
         if not state["parts_received"]:
-            # Its batch's callback is not known yet: the results topic can run ahead of
-            # the ledger. `on_part` sends the item callback once the first part arrives.
+            # Its batch's callback is not known yet: results can run ahead of the batch's
+            # part on the ledger. `on_part` sends the item callback once the part arrives.
             if not replay:
                 state.setdefault("early_results", []).append(result["index"])
         else:
             await self._item_callback(state, result)
-        await self._advance(state, event)
 
     async def _item_callback(self, state: State, result: dict[str, Any]) -> None:
         callback = state["callback"]
@@ -300,6 +331,7 @@ class Chunk:
         only_missing: bool = False,
     ) -> None:
         status = "cancelled" if state["cancel_requested"] else "timed_out"
+        raws = []
         for item in part_items(part):
             if stages is not None and item["stage"] not in stages:
                 continue
@@ -308,8 +340,11 @@ class Chunk:
                 and result_key(state["tenant"], state["batch_id"], item["index"]) in item_results
             ):
                 continue
-            result = unrun_result(part, item, status)
-            await publish(results, state["batch_id"].encode(), codec.encode("ItemResult", result))
+            raw = codec.encode("ItemResult", unrun_result(part, item, status))
+            await publish(results, state["batch_id"].encode(), raw)
+            raws.append(raw)
+        for bundle in split_bundles(raws):  # counted when they come back on the ledger
+            await publish(ledger, state["batch_id"].encode(), pack_results(bundle))
 
     async def _advance(self, state: State, event: faust.EventT) -> None:
         """Release the next stage, or finish the batch, when its time has come."""

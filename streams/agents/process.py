@@ -10,7 +10,9 @@ spends a few tasks and an `asyncio.wait` on every message, which was most of the
 no-op item.  An item's offset counts as finished once its result has been handed to the
 producer, and the producer is flushed before finished offsets are committed, so a crash
 re-runs an item (at least once; the `Idempotency-Key` lets a target drop the repeat) but
-never loses one.  The aggregator counts each item once however often it ran.
+never loses one.  The aggregator counts each item once however often it ran; it reads the
+results from the ledger in bundles per batch (`streams.result_bundles`), and an item's offset
+counts as finished only once its bundle is with the producer too.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ from streams.fair import FairQueue
 from streams.handlers import ActionContext
 from streams.keys import batch_key
 from streams.lanes import Job, Lanes
-from streams.messages import item_result
+from streams.messages import item_result, pack_results
 from streams.metrics import metrics
 from streams.offsets import OffsetTracker, OnRevoked, commit_finished
 from streams.options import options
 from streams.publish import publish, stop_worker
+from streams.result_bundles import WITHIN_S, ResultBundler
 from streams.topics import controls as controls_topic
-from streams.topics import items, results
+from streams.topics import items, ledger, results
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,7 @@ class ItemProcessor:
             settings.target_urls, retry_non_idempotent=options.retry_non_idempotent
         )
         self.tracker = OffsetTracker()
+        self.bundler = ResultBundler(_send_bundle)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
@@ -105,9 +109,10 @@ class ItemProcessor:
         await self.consumer.start()
         self.consumer.subscribe([items.get_topic_name()], listener=OnRevoked(self.on_revoked))
         dispatcher = asyncio.ensure_future(self._dispatch())
+        bundles = asyncio.ensure_future(self._send_bundles())
         try:
             last_commit = time.monotonic()
-            while not dispatcher.done():
+            while not (dispatcher.done() or bundles.done()):
                 if self.queue.full():
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(0.2):
@@ -120,10 +125,13 @@ class ItemProcessor:
                 if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
                     await self.commit()
                     last_commit = time.monotonic()
-            dispatcher.result()  # raises what stopped it
+            for task in (dispatcher, bundles):
+                if task.done():
+                    task.result()  # raises what stopped it
         finally:
             ItemProcessor.current = None
             dispatcher.cancel()
+            bundles.cancel()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(STOP_GRACE_S):
                     await self.lanes.wait_idle()
@@ -138,6 +146,12 @@ class ItemProcessor:
             lane, job = await self.queue.get()
             await self.lanes.submit(lane, job)
 
+    async def _send_bundles(self) -> None:
+        """Send open result bundles every `WITHIN_S` while the processor is busy."""
+        while True:
+            await asyncio.sleep(WITHIN_S)
+            await self.bundler.flush()
+
     def _take(self, tp: TopicPartition, record: ConsumerRecord[Any, Any]) -> None:
         try:
             req = codec.decode_as("ItemRequested", record.value)
@@ -150,19 +164,26 @@ class ItemProcessor:
         self.queue.put(req["tenant"], (lane, self._job(req, tp, record.offset)))
 
     def _job(self, req: dict[str, Any], tp: TopicPartition, offset: int) -> Job:
-        """Run the item, publish its result, then mark its offset finished (in that order)."""
+        """Run the item, publish its result and bundle it for the aggregator, then mark its
+        offset finished (once the bundle is sent)."""
 
         async def job() -> None:
             started = time.monotonic()
             result = await run_item(req, self.executor)
             metrics.items_processed[result["status"]] += 1
             metrics.item_latency.observe(time.monotonic() - started)
-            await publish(results, req["batch_id"].encode(), codec.encode("ItemResult", result))
-            self.tracker.done(tp, offset)
+            raw = codec.encode("ItemResult", result)
+            await publish(results, req["batch_id"].encode(), raw)
+            await self.bundler.add(
+                req["tenant"], req["batch_id"], raw, lambda: self.tracker.done(tp, offset)
+            )
+            if self.lanes.busy <= 1 and not self.queue:
+                await self.bundler.flush()  # nothing else to wait for
 
         return job
 
     async def commit(self) -> None:
+        await self.bundler.flush()
         await commit_finished(self.consumer, self.tracker, app.producer.flush)
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -182,6 +203,10 @@ class ItemProcessor:
                 position = await self.consumer.position(tp)
                 out[tp.topic] = out.get(tp.topic, 0) + max(0, highwater - position)
         return out
+
+
+async def _send_bundle(batch_id: str, raws: list[bytes]) -> None:
+    await publish(ledger, batch_id.encode(), pack_results(raws))
 
 
 def _skip_reason(req: dict[str, Any]) -> str | None:

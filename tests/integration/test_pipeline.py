@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from streams import codec
-from streams.messages import PIECE_CHARS, decode_event
+from streams.messages import PIECE_CHARS, RESULTS_MAGIC, decode_event, pack_results
 from tests.fixtures.kafka_io import (
     produce,
     read_for,
@@ -233,11 +233,13 @@ async def test_redelivered_results_are_counted_once(
     first = (await wait_final(kafka_bootstrap, topic_prefix, ["dup-1"]))["dup-1"]
     assert first["counters"]["succeeded"] == 10
     results = await results_of(kafka_bootstrap, topic_prefix, "dup-1", 10)
-    again = [r for r in results] * 100
+    raws = [codec.encode("ItemResult", r) for r in results]
+    # the aggregator reads results in bundles on the ledger: each result again in 100 more
+    # bundles, and 10 times within each of them (an item that ran twice can be in one twice)
     await produce(
         kafka_bootstrap,
-        f"{topic_prefix}batchwire.results",
-        [(b"dup-1", codec.encode("ItemResult", r)) for r in again],
+        f"{topic_prefix}batchwire.ledger",
+        [(b"dup-1", pack_results(raws * 10)) for _ in range(100)],
     )
     statuses = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.status", 5.0)
     for record in statuses:
@@ -250,7 +252,7 @@ async def test_redelivered_results_are_counted_once(
 async def test_results_ahead_of_their_batch_still_get_item_callbacks(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    """`batchwire.results` can run ahead of the ledger that registers a batch's parts: an
+    """A result bundle can come on the ledger before the part that registers its batch: an
     item result counted before its batch's callback is known still gets its callback."""
     worker_factory()
     items = [action(i) for i in range(3)]
@@ -261,8 +263,8 @@ async def test_results_ahead_of_their_batch_still_get_item_callbacks(
     early = {**by_index(source)[0], "batch_id": "early-1"}
     await produce(
         kafka_bootstrap,
-        f"{topic_prefix}batchwire.results",
-        [(b"early-1", codec.encode("ItemResult", early))],
+        f"{topic_prefix}batchwire.ledger",
+        [(b"early-1", pack_results([codec.encode("ItemResult", early)]))],
     )
     await submit_json(
         kafka_bootstrap,
@@ -368,9 +370,10 @@ async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
     results = by_index(await results_of(kafka_bootstrap, topic_prefix, "win-1", n))
     assert [results[i]["output"]["i"] for i in range(n)] == list(range(n))
     ledger = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.ledger", 2.0)
-    pieces = Counter(
-        event["part"]
-        for event in map(decode_event, (r.value for r in ledger if r.key == b"win-1"))
-        if event["type"] == "part"
-    )
+    events = [
+        decode_event(r.value)
+        for r in ledger
+        if r.key == b"win-1" and not r.value.startswith(RESULTS_MAGIC)  # not result bundles
+    ]
+    pieces = Counter(event["part"] for event in events if event["type"] == "part")
     assert pieces[0] >= 3 and pieces[1] >= 3
