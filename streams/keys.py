@@ -31,6 +31,11 @@ def result_key(tenant: str, batch_id: str, index: int) -> str:
     return f"{tenant}{SEP}{batch_id}{SEP}{index:015d}"
 
 
+def result_block_key(tenant: str, batch_id: str, block: int) -> str:
+    """A block of results (`streams.stored_results`); `b` keeps it apart from `result_key`."""
+    return f"{tenant}{SEP}{batch_id}{SEP}b{block:012d}"
+
+
 def part_key(tenant: str, batch_id: str, part: int) -> str:
     return f"{tenant}{SEP}{batch_id}{SEP}{part:06d}"
 

@@ -3,7 +3,7 @@
 Tables are written only while handling an event of a co-partitioned topic, so each entry
 lands in the changelog partition of that event:
 - keyed by the batch (`tenant/batch_id`) on the partition of `batch_id`: `batch_state`,
-  `item_results`, `batch_parts`, `active_batches` (aggregator, results + ledger topics);
+  `item_results`, `batch_parts`, `active_batches` (aggregator, ledger topic);
 - keyed by the batch on the partition of its tenant: `submissions`, `held_parts`
   (exploder, batches topic).
 """
@@ -60,8 +60,9 @@ def _table(name: str, value_type: type | None) -> BatchwireTable:
 
 #: tenant/batch_id -> the batch's state dict (`streams.aggregation`).
 batch_state = _table("batch-state", None)
-#: tenant/batch_id/index -> 8-byte source offset + the Avro-encoded `ItemResult`.
-item_results = _table("item-results", bytes)
+#: tenant/batch_id/b<block> -> a block of results (`streams.stored_results`), and
+#: tenant/batch_id/index -> one result too big for its block.
+item_results = _table("result-blocks", bytes)
 #: tenant/batch_id/part[/piece] -> a part's ledger event (a piece of its items:
 #: `keys.piece_key`), for stages and sweeps: the event's JSON as it arrived, so it is
 #: neither encoded again nor kept decoded in faust's producer buffer until its changelog

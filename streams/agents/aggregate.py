@@ -21,7 +21,6 @@ nothing: tables and outputs are flushed before offsets are committed.
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,13 +30,13 @@ from weakref import ref
 import faust
 from faust.streams import _current_event
 
-from streams import aggregation, codec, stored_parts
+from streams import aggregation, codec, stored_parts, stored_results
 from streams.aggregation import State
 from streams.app import app
 from streams.clock import iso
 from streams.controls import control_record
 from streams.errors import CodecError
-from streams.keys import batch_key, item_topic_key, result_key, split_batch_key
+from streams.keys import batch_key, item_topic_key, split_batch_key
 from streams.messages import (
     RESULTS_MAGIC,
     batch_callback,
@@ -56,16 +55,15 @@ from streams.metrics import metrics
 from streams.options import options
 from streams.publish import publish, stop_worker
 from streams.result_bundles import split_bundles
+from streams.stored_results import ResultBlocks
 from streams.tables import (
     active_batches,
     batch_state,
     finished_batches,
-    item_results,
 )
 from streams.topics import callbacks, controls, items, ledger, results, status
 
 log = logging.getLogger(__name__)
-_OFFSET = struct.Struct(">q")
 CHUNK_MAX = 500
 CHUNK_WITHIN_S = 0.01
 TICK_INTERVAL_S = 1.0
@@ -123,6 +121,7 @@ class Chunk:
     def __init__(self) -> None:
         self.states: dict[str, tuple[State, faust.EventT]] = {}
         self.changed: set[str] = set()
+        self.results = ResultBlocks()
 
     def state(self, tenant: str, batch_id: str, event: faust.EventT) -> State:
         key = batch_key(tenant, batch_id)
@@ -190,21 +189,20 @@ class Chunk:
             if result["index"] in indexes:
                 continue
             indexes.add(result["index"])
-            await self._count(state, result, raw, event.message.offset, replay)
+            await self._count(state, result, raw, event, replay)
         if state is not None:
             await self._advance(state, event)
 
     async def _count(
-        self, state: State, result: dict[str, Any], raw: bytes, offset: int, replay: bool
+        self, state: State, result: dict[str, Any], raw: bytes, event: faust.EventT, replay: bool
     ) -> None:
         """Store a result and count it, unless its item has a result from another event."""
         tenant, batch_id = state["tenant"], state["batch_id"]
-        rkey = result_key(tenant, batch_id, result["index"])
-        stored = item_results.get(rkey)
-        stored_by = _OFFSET.unpack_from(stored)[0] if stored else None
+        offset = event.message.offset
+        stored_by = self.results.offset(tenant, batch_id, result["index"])
         if stored_by is not None and stored_by != offset:
             return  # the item ran twice: its first result counts
-        item_results[rkey] = _OFFSET.pack(offset) + raw
+        self.results.put(tenant, batch_id, result["index"], offset, raw, event)
         if not replay:
             aggregation.apply_result(state, result, iso())
             self.changed.add(batch_key(tenant, batch_id))
@@ -250,9 +248,9 @@ class Chunk:
             if state["cancel_requested"] or state["deadline_passed"]:
                 await self._report_unrun(part, state, stages=None)
             for index in state.pop("early_results", []):
-                early = stored_result(tenant, batch_id, index)
+                early = self.results.get(tenant, batch_id, index)
                 if early is not None:
-                    await self._item_callback(state, early)
+                    await self._item_callback(state, codec.decode_as("ItemResult", early))
         await self._advance(state, event)
 
     async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:
@@ -289,11 +287,7 @@ class Chunk:
                 continue
             state = _stored_state(key)
             if state is not None:
-                for part in _pieces(state):
-                    for item in part_items(part):
-                        item_results.pop(
-                            result_key(state["tenant"], state["batch_id"], item["index"]), None
-                        )
+                stored_results.drop(state["tenant"], state["batch_id"], state["posted"])
                 for number, piece in aggregation.received_pieces(state):
                     stored_parts.drop(state["tenant"], state["batch_id"], number, piece)
                 del batch_state[key]
@@ -337,7 +331,8 @@ class Chunk:
                 continue
             if (
                 only_missing
-                and result_key(state["tenant"], state["batch_id"], item["index"]) in item_results
+                and self.results.offset(state["tenant"], state["batch_id"], item["index"])
+                is not None
             ):
                 continue
             raw = codec.encode("ItemResult", unrun_result(part, item, status))
@@ -412,7 +407,12 @@ class Chunk:
         record = aggregation.status_record(state)
         inline = None
         if state["posted"] <= options.inline_results_max:
-            inline = list(_stored_results(state))
+            inline = [
+                codec.decode_as("ItemResult", raw)
+                for raw in self.results.run_from(
+                    state["tenant"], state["batch_id"], 0, state["posted"]
+                )
+            ]
         results_url = f"{app.conf.canonical_url}/v1/batches/{state['batch_id']}/results"
         await publish(
             callbacks,
@@ -428,7 +428,8 @@ class Chunk:
         await publish(controls, key.encode(), encode_event(record))
 
     async def close(self) -> None:
-        """Write each touched batch once and publish its status."""
+        """Write each touched batch and block of results once and publish its status."""
+        self.results.write(in_event)
         for key, (state, event) in self.states.items():
             if key not in self.changed:
                 continue
@@ -462,17 +463,3 @@ def _pieces(state: State) -> Iterator[dict[str, Any]]:
         part = stored_parts.get(state["tenant"], state["batch_id"], number, piece)
         if part is not None:
             yield part
-
-
-def _stored_results(state: State) -> Iterator[dict[str, Any]]:
-    """The batch's stored results in submission order."""
-    for stored in _pieces(state):
-        for item in part_items(stored):
-            raw = item_results.get(result_key(state["tenant"], state["batch_id"], item["index"]))
-            if raw is not None:
-                yield codec.decode_as("ItemResult", raw[_OFFSET.size :])
-
-
-def stored_result(tenant: str, batch_id: str, index: int) -> dict[str, Any] | None:
-    raw = item_results.get(result_key(tenant, batch_id, index))
-    return None if raw is None else codec.decode_as("ItemResult", raw[_OFFSET.size :])

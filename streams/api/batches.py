@@ -6,8 +6,7 @@ from typing import Any
 
 from faust import web
 
-from streams import aggregation
-from streams.agents.aggregate import stored_result
+from streams import aggregation, codec
 from streams.api.errors import ApiError
 from streams.api.ndjson import body_lines, submit_ndjson
 from streams.api.submit import MAX_PAGE, check_tenant, submit, urls, wait_for_end
@@ -16,6 +15,7 @@ from streams.app import app
 from streams.keys import batch_key
 from streams.messages import encode_event
 from streams.publish import publish
+from streams.stored_results import ResultBlocks
 from streams.tables import active_batches, batch_state, submissions
 from streams.topics import ledger
 
@@ -92,13 +92,14 @@ class Results(BatchView):
         wanted = request.query.get("status")
         page: list[dict[str, Any]] = []
         index = cursor
-        while index < state["posted"] and len(page) < limit:
-            result = stored_result(state["tenant"], batch_id, index)
-            if result is None:
-                break  # not finished yet: the next page starts here
+        stored = ResultBlocks().run_from(state["tenant"], batch_id, cursor, state["posted"])
+        for raw in stored:  # up to the first item not finished yet: the next page starts there
+            result = codec.decode_as("ItemResult", raw)
             if wanted is None or result["status"] == wanted:
                 page.append(result)
             index += 1
+            if len(page) >= limit:
+                break
         done = aggregation.is_complete(state) and index >= state["posted"]
         return self.json({"results": page, "next_cursor": None if done else str(index)})
 
