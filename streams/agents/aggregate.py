@@ -83,7 +83,7 @@ def in_event(event: faust.EventT) -> Iterator[None]:
 
 #: Faust stalls every stream (and logs two lines per message) while more than this many
 #: table writes wait in its producer buffer; its default of 100 is below one chunk's writes.
-TABLE_WRITES_BUFFERED = 10_000
+TABLE_WRITES_BUFFERED = 4 * CHUNK_MAX
 
 
 @app.agent(ledger, name="aggregate")
