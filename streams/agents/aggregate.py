@@ -10,9 +10,9 @@ Exactly-once counting without Kafka transactions (faust's `exactly_once` mode ha
 bugs), by idempotent aggregation:
 - each batch state remembers, per ledger partition, the offset of the last event applied;
   an event at or below it is a redelivery after a crash and is not counted again;
-- each item result is stored under `tenant/batch_id/index` with the offset of the bundle
-  that stored it; a second result for the same item (an item that ran twice), from another
-  bundle or later in the same one, is not counted.
+- each item result is stored (in its block of results, `streams.stored_results`) with the
+  offset of the bundle that stored it; a second result for the same item (an item that ran
+  twice), from another bundle or later in the same one, is not counted.
 A redelivered event still re-writes its stored result and re-emits its outputs (callbacks
 keep their ids, status is compacted), so a crash between the writes of one event loses
 nothing: tables and outputs are flushed before offsets are committed.
