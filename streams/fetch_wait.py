@@ -10,7 +10,9 @@ whole wait with its records on the broker.  Faust fixes that wait at 1,500 ms fo
 consumer, so under load the worker sat idle ~1 s at a time with hundreds of results on the
 broker (bench/README.md, Throughput: 1,471 against 1,078 items/s on one 100,000-item batch);
 aiokafka's own default is 500 ms.  An idle worker now sends a fetch every 100 ms instead of
-every 1.5 s; 20 ms was slower again (more CPU spent on empty fetches).
+every 1.5 s; 20 ms was slower again (more CPU spent on empty fetches).  (Measured when the
+aggregator read every result on its own from `batchwire.results`; it now reads them in
+bundles on the ledger, `streams.result_bundles`.)
 """
 
 from __future__ import annotations
