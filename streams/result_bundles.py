@@ -18,6 +18,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from streams.messages import pack_results
+from streams.publish import publish
+from streams.topics import ledger
+
 #: a busy processor sends its bundles this often
 WITHIN_S = 0.01
 MAX_RESULTS = 500
@@ -53,7 +57,7 @@ class ResultBundler:
         with the producer. Sends the bundle first when `raw` would overfill it."""
         key = (tenant, batch_id)
         bundle = self._open.get(key)
-        if bundle is not None and bundle.size + len(raw) > MAX_BYTES:
+        if bundle is not None and not _takes(len(bundle.raws), bundle.size, raw):
             await self._send_bundle(batch_id, self._open.pop(key))
             bundle = None
         if bundle is None:
@@ -61,7 +65,7 @@ class ResultBundler:
         bundle.raws.append(raw)
         bundle.size += len(raw)
         bundle.on_sent.append(on_sent)
-        if len(bundle.raws) >= MAX_RESULTS:
+        if len(bundle.raws) >= MAX_RESULTS:  # full: no need to wait for the next one
             await self._send_bundle(batch_id, self._open.pop(key))
 
     async def flush(self) -> None:
@@ -76,12 +80,22 @@ class ResultBundler:
             on_sent()
 
 
+def _takes(count: int, size: int, raw: bytes) -> bool:
+    """Whether a bundle of `count` results in `size` bytes has room for `raw`."""
+    return count < MAX_RESULTS and size + len(raw) <= MAX_BYTES
+
+
+async def publish_bundle(batch_id: str, raws: list[bytes]) -> None:
+    """Hand one bundle of a batch's results to the producer, for the aggregator."""
+    await publish(ledger, batch_id.encode(), pack_results(raws))
+
+
 def split_bundles(raws: Iterable[bytes]) -> Iterator[list[bytes]]:
     """`raws` (results of one batch) cut into bundles within `MAX_RESULTS` and `MAX_BYTES`."""
     bundle: list[bytes] = []
     size = 0
     for raw in raws:
-        if bundle and (len(bundle) >= MAX_RESULTS or size + len(raw) > MAX_BYTES):
+        if bundle and not _takes(len(bundle), size, raw):
             yield bundle
             bundle, size = [], 0
         bundle.append(raw)

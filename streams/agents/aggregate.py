@@ -44,7 +44,6 @@ from streams.messages import (
     encode_event,
     item_callback,
     item_requested,
-    pack_results,
     part_items,
     piece_of,
     unpack_item,
@@ -54,7 +53,7 @@ from streams.messages import (
 from streams.metrics import metrics
 from streams.options import options
 from streams.publish import publish, stop_worker
-from streams.result_bundles import split_bundles
+from streams.result_bundles import publish_bundle, split_bundles
 from streams.stored_results import ResultBlocks
 from streams.tables import (
     active_batches,
@@ -339,7 +338,7 @@ class Chunk:
             await publish(results, state["batch_id"].encode(), raw)
             raws.append(raw)
         for bundle in split_bundles(raws):  # counted when they come back on the ledger
-            await publish(ledger, state["batch_id"].encode(), pack_results(bundle))
+            await publish_bundle(state["batch_id"], bundle)
 
     async def _advance(self, state: State, event: faust.EventT) -> None:
         """Release the next stage, or finish the batch, when its time has come."""

@@ -39,14 +39,14 @@ from streams.fair import FairQueue
 from streams.handlers import ActionContext
 from streams.keys import batch_key
 from streams.lanes import Job, Lanes
-from streams.messages import item_result, pack_results
+from streams.messages import item_result
 from streams.metrics import metrics
 from streams.offsets import OffsetTracker, OnRevoked, commit_finished
 from streams.options import options
 from streams.publish import publish, stop_worker
-from streams.result_bundles import WITHIN_S, ResultBundler
+from streams.result_bundles import WITHIN_S, ResultBundler, publish_bundle
 from streams.topics import controls as controls_topic
-from streams.topics import items, ledger, results
+from streams.topics import items, results
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class ItemProcessor:
             settings.target_urls, retry_non_idempotent=options.retry_non_idempotent
         )
         self.tracker = OffsetTracker()
-        self.bundler = ResultBundler(_send_bundle)
+        self.bundler = ResultBundler(publish_bundle)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
@@ -203,10 +203,6 @@ class ItemProcessor:
                 position = await self.consumer.position(tp)
                 out[tp.topic] = out.get(tp.topic, 0) + max(0, highwater - position)
         return out
-
-
-async def _send_bundle(batch_id: str, raws: list[bytes]) -> None:
-    await publish(ledger, batch_id.encode(), pack_results(raws))
 
 
 def _skip_reason(req: dict[str, Any]) -> str | None:

@@ -63,6 +63,7 @@ async def test_a_full_bundle_goes_at_once(monkeypatch: pytest.MonkeyPatch) -> No
     bundler = ResultBundler(sent)
     for n in range(10):
         await bundler.add("t", "b", bytes([n]), sent.mark(bytes([n])))
+        assert len(sent.bundles) == (n + 1) // 4  # sent by the add that filled it
     one = [bytes([n]) for n in range(10)]
     assert [r for _, r in sent.bundles] == [one[0:4], one[4:8]]
     assert len(bundler) == 2 and len(sent.marked) == 8
