@@ -17,10 +17,12 @@ from streams.kafka_admin import PARTITIONS, ensure_topics, topic_config
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {}
 
 
-def _topic(name: str, *, compacted: bool = False, retention_days: int = 7) -> TopicT:
+def _topic(
+    name: str, *, compacted: bool = False, retention_days: int = 7, maxsize: int | None = None
+) -> TopicT:
     config = topic_config(compacted=compacted, retention_days=retention_days)
     TOPIC_CONFIGS[settings.topic(name)] = config
-    return app.topic(
+    topic = app.topic(
         settings.topic(name),
         partitions=PARTITIONS,
         key_type=str,
@@ -28,9 +30,20 @@ def _topic(name: str, *, compacted: bool = False, retention_days: int = 7) -> To
         value_serializer="raw",
         config=config,
     )
+    topic.maxsize = maxsize  # `app.topic` takes `maxsize` but does not pass it on (0.15)
+    return topic
 
 
-batches = _topic("batchwire.batches")
+#: Submissions faust may hold for the exploder, taken from Kafka ahead of it. Faust's
+#: default (4,096 events per topic) let a 1,000,000-item batch's ~1 MB parts pile up while
+#: the exploder worked (tracemalloc, exploder slowed down: ~17 MiB of raw parts), and the
+#: worker's peak RSS was 138-147 MiB; with 8 it was 115 MiB, with 4 112 MiB (one run each,
+#: first 90 s of the batch). The queue is shared by the topic's partitions, so a part queued
+#: here also delays other tenants' submissions: fewer is fairer. When it is full, faust's
+#: conductor waits before it hands out further records of any topic; 8 leaves room for that.
+BATCHES_BUFFER = 8
+
+batches = _topic("batchwire.batches", maxsize=BATCHES_BUFFER)
 items = _topic("batchwire.items")
 results = _topic("batchwire.results")
 status = _topic("batchwire.status", compacted=True)
