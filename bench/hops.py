@@ -4,8 +4,9 @@ A producer stamps every message with its clock when it is handed over (CreateTim
 every process here shares one clock. For each batch, the stamp of its submission on
 `batchwire.batches` is time zero; the last of its messages on each later topic says when
 that step had produced all of its output: the exploder (`items`), the item processors
-(`results`), the aggregator (the final `status`, the `callbacks` event) and the webhook
-connector (`deliveries`, written once the receiver has answered).
+(`results`, and the bundles of the same results on the internal `ledger`), the aggregator
+(the final `status`, the `callbacks` event) and the webhook connector (`deliveries`,
+written once the receiver has answered).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from bench.stats import percentile
 from streams import codec
 from streams.intake import content_type, decode_part
 from streams.kafka_admin import partitions_of
+from streams.messages import RESULTS_MAGIC
 
 #: the topics read after `batchwire.batches`, in pipeline order, and what each one's last
 #: message of a batch says was done
 HOPS = {
     "items": "items out (exploder)",
     "results": "results out (item processors)",
+    "ledger": "result bundles out (item processors)",
     "status": "final status out (aggregator)",
     "callbacks": "callback event out (aggregator)",
     "deliveries": "delivery recorded (connector)",
@@ -60,6 +63,8 @@ def _batch_of(name: str, record: Any) -> str | None:
             return str(part.get("batch_id"))
         if name == "items":
             return str(codec.decode_as("ItemRequested", record.value)["batch_id"])
+        if name == "ledger":  # keyed by batch id; only result bundles are a hop here
+            return record.key.decode() if record.value.startswith(RESULTS_MAGIC) else None
         return record.key.decode() if record.key else None
     except Exception:
         return None

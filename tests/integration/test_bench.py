@@ -68,7 +68,7 @@ async def test_batchwire_scenarios_count_every_item(
     # each step's output of a batch is stamped after the step before it produced its own
     hop = {name: h["p50_ms"] for name, h in latency["hops"].items()}
     assert {h["samples"] for h in latency["hops"].values()} == {2}
-    assert 0 <= hop["items"] <= hop["results"] <= hop["status"]
+    assert 0 <= hop["items"] <= hop["results"] <= hop["ledger"] <= hop["status"]
     assert hop["results"] <= hop["callbacks"] <= hop["deliveries"]
     text = table({"scenarios": {"single": single, "many": many, "latency": latency}})
     assert "(a) one batch" in text and "delivery recorded (connector)" in text
