@@ -37,10 +37,11 @@ def _topic(
 #: Submissions faust may hold for the exploder, taken from Kafka ahead of it. Faust's
 #: default (4,096 events per topic) let a 1,000,000-item batch's ~1 MB parts pile up while
 #: the exploder worked (tracemalloc, exploder slowed down: ~17 MiB of raw parts), and the
-#: worker's peak RSS was 138-147 MiB; with 8 it was 115 MiB, with 4 112 MiB (one run each,
-#: first 90 s of the batch). The queue is shared by the topic's partitions, so a part queued
-#: here also delays other tenants' submissions: fewer is fairer. When it is full, faust's
-#: conductor waits before it hands out further records of any topic; 8 leaves room for that.
+#: worker's peak RSS was 138-147 MiB; with 8 it was 115, with 4 112-113 (first 90 s of the
+#: batch; `scripts/bench --only rss`: 1.18x from 10,000 to 1,000,000 items). The queue is
+#: shared by the topic's partitions, so a part queued here also delays other tenants'
+#: submissions: fewer is fairer. When it is full, faust's conductor waits before it hands
+#: out further records of any topic; 8 leaves room for that.
 BATCHES_BUFFER = 8
 
 batches = _topic("batchwire.batches", maxsize=BATCHES_BUFFER)
