@@ -23,7 +23,7 @@ from bench.stats import percentile
 from streams import codec
 from streams.intake import content_type, decode_part
 from streams.kafka_admin import partitions_of
-from streams.messages import RESULTS_MAGIC
+from streams.messages import is_results_bundle
 
 #: the topics read after `batchwire.batches`, in pipeline order, and what each one's last
 #: message of a batch says was done
@@ -64,7 +64,7 @@ def _batch_of(name: str, record: Any) -> str | None:
         if name == "items":
             return str(codec.decode_as("ItemRequested", record.value)["batch_id"])
         if name == "ledger":  # keyed by batch id; only result bundles are a hop here
-            return record.key.decode() if record.value.startswith(RESULTS_MAGIC) else None
+            return record.key.decode() if is_results_bundle(record.value) else None
         return record.key.decode() if record.key else None
     except Exception:
         return None

@@ -253,6 +253,11 @@ RESULTS_MAGIC = b"BWR1"
 _LENGTH = struct.Struct(">I")
 
 
+def is_results_bundle(data: bytes) -> bool:
+    """Whether a ledger event is a bundle of item results (`pack_results`)."""
+    return data.startswith(RESULTS_MAGIC)
+
+
 def pack_results(raws: list[bytes]) -> bytes:
     """Encoded `ItemResult`s of one batch as one ledger event (`unpack_results`).
 

@@ -38,10 +38,10 @@ from streams.controls import control_record
 from streams.errors import CodecError
 from streams.keys import batch_key, item_topic_key, split_batch_key
 from streams.messages import (
-    RESULTS_MAGIC,
     batch_callback,
     decode_event,
     encode_event,
+    is_results_bundle,
     item_callback,
     item_requested,
     part_items,
@@ -135,7 +135,7 @@ class Chunk:
 
     async def handle(self, event: faust.EventT) -> None:
         value: bytes = event.value
-        if value.startswith(RESULTS_MAGIC):
+        if is_results_bundle(value):
             await self.on_results(value, event)
             return
         try:

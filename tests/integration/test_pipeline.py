@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from streams import codec
-from streams.messages import PIECE_CHARS, RESULTS_MAGIC, decode_event, pack_results
+from streams.messages import PIECE_CHARS, decode_event, is_results_bundle, pack_results
 from tests.fixtures.kafka_io import (
     produce,
     read_for,
@@ -373,7 +373,7 @@ async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
     events = [
         decode_event(r.value)
         for r in ledger
-        if r.key == b"win-1" and not r.value.startswith(RESULTS_MAGIC)  # not result bundles
+        if r.key == b"win-1" and not is_results_bundle(r.value)
     ]
     pieces = Counter(event["part"] for event in events if event["type"] == "part")
     assert pieces[0] >= 3 and pieces[1] >= 3
