@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import hops, payloads
 from bench.local_http import CallbackReceiver
+from bench.profiles import LATENCY_WARM_UP
 from bench.services import batchwire_worker, memory_kib, worker_env
 from bench.stats import latency_summary, rate
 from bench.status_watch import StatusWatcher, watch_statuses
@@ -88,7 +89,7 @@ async def callback_latency(
     pipe: Pipeline, batches: int, items: int, *, time_limit_s: float
 ) -> dict[str, Any]:
     """(c): batches of `items` no-op items, one at a time, callback mode `batch` through the
-    webhook connector; one warm-up batch first (not counted); and where their time went,
+    webhook connector; `LATENCY_WARM_UP` batches first (not counted); and where their time went,
     hop by hop (`bench.hops`)."""
     receiver = pipe.receiver
     assert receiver is not None, "callback latency needs the webhook receiver"
@@ -98,7 +99,7 @@ async def callback_latency(
     to_callback: list[float] = []
     to_status: list[float] = []
     deadline = time.monotonic() + time_limit_s
-    for n in range(batches + 1):
+    for n in range(batches + LATENCY_WARM_UP):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
@@ -111,8 +112,8 @@ async def callback_latency(
             arrived = await receiver.wait(batch_id, max(deadline - time.monotonic(), 0.1))
         except TimeoutError:
             break
-        if n == 0:
-            continue  # warm-up: the connector's first request opens its connections
+        if n < LATENCY_WARM_UP:
+            continue
         if batch_id in finals:
             to_status.append(finals[batch_id].at - started)
         to_callback.append(arrived - started)

@@ -33,6 +33,7 @@ from faust.streams import _current_event
 from streams import aggregation, codec, stored_parts, stored_results
 from streams.aggregation import State
 from streams.app import app
+from streams.chunks import take_chunks
 from streams.clock import iso
 from streams.controls import control_record
 from streams.errors import CodecError
@@ -64,7 +65,6 @@ from streams.topics import callbacks, controls, items, ledger, results, status
 
 log = logging.getLogger(__name__)
 CHUNK_MAX = 500
-CHUNK_WITHIN_S = 0.01
 TICK_INTERVAL_S = 1.0
 PURGE_INTERVAL_S = 60.0
 _last_purge: dict[int, float] = {}
@@ -88,9 +88,7 @@ TABLE_WRITES_BUFFERED = 4 * CHUNK_MAX
 @app.agent(ledger, name="aggregate")
 async def aggregate(stream: faust.StreamT[bytes]) -> None:
     app.producer.buffer.max_messages = TABLE_WRITES_BUFFERED
-    async for events in cast(faust.Stream[bytes], stream).take_events(
-        CHUNK_MAX, within=CHUNK_WITHIN_S
-    ):
+    async for events in take_chunks(cast(faust.Stream[bytes], stream), CHUNK_MAX):
         chunk = Chunk()
         try:
             for event in events:
