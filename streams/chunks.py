@@ -7,9 +7,10 @@ results). `take_chunks` closes a chunk when it is full or when the stream's queu
 after an event was added: an idle worker handles an event at once, and a busy one gets
 bigger chunks by itself, because events pile up in the queue while a chunk is handled.
 
-It keeps `take_events`' contract: the events of a chunk are acknowledged (their offsets
-may be committed) only after the consumer of the chunk has handled them, and no event is
-added to a chunk while it is being handled.
+Like `take_events`, it acknowledges a chunk's events (their offsets may then be committed)
+only after the caller has handled the chunk, and adds no event to a chunk while it is being
+handled. Unlike it, a chunk the caller did not finish (it left its loop on a fault) is not
+acknowledged at all.
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ async def take_chunks(stream: faust.Stream[bytes], max_events: int) -> AsyncIter
             handling = asyncio.get_running_loop().create_future()
             try:
                 yield list(events)
-            finally:
-                taken = list(events)
-                events.clear()
-                for event in taken:
+                # Only a chunk handled to the end is acked: when the caller leaves its loop
+                # instead (a fault), the chunk stays unacked and is redelivered after a restart.
+                for event in events:
                     await stream.ack(event)
+            finally:
+                events.clear()
                 if not handling.done():
                     handling.set_result(None)
                 handling = None

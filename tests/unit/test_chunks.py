@@ -55,13 +55,14 @@ async def test_chunks_close_when_full_or_when_nothing_waits_and_ack_after_handli
             async for chunk in taken:
                 values = [event.value for event in chunk]
                 chunks.append(values)
+                if values == [b"7"]:
+                    break  # as the aggregator leaves its loop on a fault, mid-chunk
                 await asyncio.sleep(0.01)  # handling takes time: nothing is added meanwhile
                 handled.extend(values)
-                if len(handled) == 8:
-                    break
 
     await asyncio.wait_for(take(), 10)
     await late
     # full, full, then the queue ran dry (no timer to wait for), then the late one alone
     assert chunks == [[b"0", b"1", b"2"], [b"3", b"4", b"5"], [b"6"], [b"7"]]
-    assert acked == [str(n).encode() for n in range(8)]
+    # every handled chunk acked, in order; the one left unfinished not at all
+    assert acked == [str(n).encode() for n in range(7)]
