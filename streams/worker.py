@@ -16,7 +16,7 @@ def run_worker(
 
     from yarl import URL
 
-    from streams import fair_fetch, fetch_wait, heap
+    from streams import fair_fetch, fetch_wait, heap, paused_fetch
     from streams.api.protocol import install_parse_error_answers
     from streams.app import app, load_modules, settings
     from streams.topics import declare_topics
@@ -28,6 +28,7 @@ def run_worker(
     load_modules()
     fair_fetch.install()
     fetch_wait.install()
+    paused_fetch.install()
     install_parse_error_answers()
     asyncio.run(declare_topics(settings.kafka_bootstrap))
     app.conf.web_host = web_host

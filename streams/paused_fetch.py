@@ -1,0 +1,84 @@
+"""Make aiokafka stop fetching the partitions that faust has paused (its tables' changelogs).
+
+Faust's consumer is assigned every changelog partition of the worker's tables, reads them
+while it recovers a table, and then "pauses" them: it leaves them out of the partitions it
+asks aiokafka for, but never tells aiokafka.  aiokafka keeps fetching them, and since faust
+never takes those records, each such partition holds its first fetch in aiokafka's buffer
+for as long as the worker runs.  Worse, aiokafka sends a broker no fetch at all while any
+partition it fetched from that broker holds untaken records younger than its prefetch
+backoff (100 ms): the first write to each changelog partition stopped the worker's every
+fetch (tenant submissions, result bundles) for 100 ms.  A traced worker did that 42 times
+in its first 3 seconds after a start (bench/README.md, "Changelog partitions in the fetch").
+
+`install` pauses those partitions in aiokafka too, and resumes them when faust asks for
+them again (recovery after a rebalance, or a standby), each time faust polls.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Set
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+
+def follow(consumer: AIOKafkaConsumer, wanted: Set[TopicPartition]) -> None:
+    """Pause in `consumer` every assigned partition outside `wanted`, resume those in it.
+
+    A partition paused here loses the records aiokafka buffered for it (faust never took
+    them, so its position is unchanged and resuming fetches them again).  Must run on the
+    consumer's event loop: aiokafka's pause creates a future there.
+    """
+    paused = consumer.paused()
+    to_pause = [tp for tp in consumer.assignment() if tp not in wanted and tp not in paused]
+    to_resume = [tp for tp in paused if tp in wanted]
+    if to_pause:
+        consumer.pause(*to_pause)
+        buffered = getattr(consumer._fetcher, "_records", None)  # aiokafka's internals
+        if isinstance(buffered, dict):
+            for tp in to_pause:
+                buffered.pop(tp, None)
+    if to_resume:
+        consumer.resume(*to_resume)
+
+
+@functools.cache  # once per process
+def install() -> None:
+    """Make faust's consumer thread keep aiokafka's paused partitions in step (idempotent)."""
+    original: Callable[..., Awaitable[Any]] = AIOKafkaConsumerThread._fetch_records
+    #: consumer id -> (the partitions faust asked for, those assigned) when last followed
+    last: dict[int, tuple[frozenset[TopicPartition], frozenset[TopicPartition]]] = {}
+
+    async def fetch_records(
+        self: AIOKafkaConsumerThread,
+        consumer: AIOKafkaConsumer,
+        active_partitions: Set[TopicPartition],
+        timeout: float | None = None,  # noqa: ASYNC109 - faust's signature
+        max_records: int | None = None,
+    ) -> Any:
+        # faust's own method runs in its consumer thread, on the consumer's loop; an empty
+        # set means "every partition" to aiokafka, and faust never asks for that
+        if active_partitions and self.consumer.flow_active:
+            seen = (frozenset(active_partitions), frozenset(consumer.assignment()))
+            if last.get(id(consumer)) != seen:  # a rebalance or faust's pause/resume
+                follow(consumer, seen[0])
+                last[id(consumer)] = seen
+        return await original(
+            self, consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+
+    AIOKafkaConsumerThread._fetch_records = fetch_records  # type: ignore[method-assign]
+
+    verify: Callable[[AIOKafkaConsumerThread, float, Any], None]
+    verify = AIOKafkaConsumerThread.verify_event_path
+
+    def verify_event_path(self: AIOKafkaConsumerThread, now: float, tp: Any) -> None:
+        # faust checks that aiokafka still fetches every assigned partition, and logs an
+        # error per partition every few seconds once one has gone unfetched for its
+        # `stream_processing_timeout`; a partition faust paused is meant to be unfetched
+        if tp not in self.consumer._paused_partitions:
+            verify(self, now, tp)
+
+    AIOKafkaConsumerThread.verify_event_path = verify_event_path  # type: ignore[method-assign]

@@ -1,0 +1,86 @@
+"""`streams.paused_fetch`: partitions faust pauses (its tables' changelogs) are not fetched."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+
+from streams import paused_fetch
+from tests.fixtures.kafka_io import create_topic, produce
+
+pytestmark = pytest.mark.integration
+
+CHANGELOG_RECORDS = 50
+
+
+def faust_thread(app: faust.App) -> AIOKafkaConsumerThread:
+    """The consumer thread of `app`, as a worker has it."""
+    consumer = app.consumer
+    assert isinstance(consumer, Consumer)
+    thread = consumer._thread
+    assert isinstance(thread, AIOKafkaConsumerThread)
+    return thread
+
+
+async def test_faust_polls_stop_and_restart_fetching_of_partitions_it_left_out(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}pausedfetch"
+    await create_topic(kafka_bootstrap, topic, 2)
+    source, changelog = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    written = [f"c{i}".encode() for i in range(CHANGELOG_RECORDS)]
+    await produce(kafka_bootstrap, topic, [(b"c", v) for v in written], partition=1)
+    await produce(kafka_bootstrap, topic, [(b"s", b"s0")], partition=0)
+
+    paused_fetch.install()
+    app = faust.App(f"{topic_prefix}pausedfetch", broker=f"kafka://{kafka_bootstrap}")
+    thread = faust_thread(app)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    consumer.assign([source, changelog])
+    try:
+        # faust asks for the source partition only, as it does once a table has recovered
+        got = await thread._fetch_records(consumer, {source}, timeout=10.0, max_records=100)
+        assert [r.value for r in got[source]] == [b"s0"]
+        assert consumer.paused() == {changelog}
+        await produce(kafka_bootstrap, topic, [(b"s", b"s1")], partition=0)
+        got = await thread._fetch_records(consumer, {source}, timeout=10.0, max_records=100)
+        assert [r.value for r in got[source]] == [b"s1"]
+        # nothing of the left-out partition is held in aiokafka's buffer
+        assert changelog not in consumer._fetcher._records
+
+        # a rebalance's recovery asks for the changelog again: it resumes where it was
+        values: list[bytes] = []
+        async with asyncio.timeout(20):
+            while len(values) < CHANGELOG_RECORDS:
+                got = await thread._fetch_records(
+                    consumer, {source, changelog}, timeout=1.0, max_records=100
+                )
+                values += [r.value for r in got.get(changelog, [])]
+        assert values == written
+        assert consumer.paused() == set()
+    finally:
+        await consumer.stop()
+
+
+async def test_faust_does_not_report_a_paused_partition_as_unfetched() -> None:
+    paused_fetch.install()
+    app = faust.App("pausedfetch-verify", broker="kafka://127.0.0.1:9")
+    thread = faust_thread(app)
+    paused, active = TopicPartition("t-changelog", 0), TopicPartition("t", 0)
+    thread.consumer._paused_partitions.add(paused)
+    checked: list[TopicPartition] = []
+
+    def aiokafka_check(now: float, tp: TopicPartition) -> bool:
+        """Faust's check of aiokafka's fetcher, recording what it was asked about."""
+        checked.append(tp)
+        return True  # "an error was logged": faust's check stops there
+
+    thread._verify_aiokafka_event_path = aiokafka_check  # type: ignore[method-assign]
+    thread.verify_event_path(0.0, paused)
+    thread.verify_event_path(0.0, active)
+    assert checked == [active]
