@@ -27,21 +27,28 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 def follow(consumer: AIOKafkaConsumer, wanted: Set[TopicPartition]) -> None:
     """Pause in `consumer` every assigned partition outside `wanted`, resume those in it.
 
-    A partition paused here loses the records aiokafka buffered for it (faust never took
-    them, so its position is unchanged and resuming fetches them again).  Must run on the
-    consumer's event loop: aiokafka's pause creates a future there.
+    Must run on the consumer's event loop: aiokafka's pause creates a future there.
     """
     paused = consumer.paused()
     to_pause = [tp for tp in consumer.assignment() if tp not in wanted and tp not in paused]
     to_resume = [tp for tp in paused if tp in wanted]
     if to_pause:
         consumer.pause(*to_pause)
-        buffered = getattr(consumer._fetcher, "_records", None)  # aiokafka's internals
-        if isinstance(buffered, dict):
-            for tp in to_pause:
-                buffered.pop(tp, None)
     if to_resume:
         consumer.resume(*to_resume)
+
+
+def drop_unwanted(consumer: AIOKafkaConsumer, wanted: Set[TopicPartition]) -> None:
+    """Drop the records aiokafka holds for partitions outside `wanted`.
+
+    Faust never takes them, so their positions are where they were and a resumed
+    partition fetches them again.  Done at every poll, not only in `follow`: a fetch in
+    flight when a partition was paused still brings its records.
+    """
+    held = getattr(consumer._fetcher, "_records", None)  # aiokafka's internals
+    if held:
+        for tp in [tp for tp in held if tp not in wanted]:
+            del held[tp]
 
 
 @functools.cache  # once per process
@@ -65,6 +72,7 @@ def install() -> None:
             if last.get(id(consumer)) != seen:  # a rebalance or faust's pause/resume
                 follow(consumer, seen[0])
                 last[id(consumer)] = seen
+            drop_unwanted(consumer, seen[0])
         return await original(
             self, consumer, active_partitions, timeout=timeout, max_records=max_records
         )

@@ -43,14 +43,22 @@ async def test_faust_polls_stop_and_restart_fetching_of_partitions_it_left_out(
     await consumer.start()
     consumer.assign([source, changelog])
     try:
-        # faust asks for the source partition only, as it does once a table has recovered
-        got = await thread._fetch_records(consumer, {source}, timeout=10.0, max_records=100)
+        # before faust pauses it, aiokafka fetches the changelog with the source
+        got = await consumer.getmany(source, timeout_ms=10_000)
         assert [r.value for r in got[source]] == [b"s0"]
-        assert consumer.paused() == {changelog}
+        # (both were on the broker before the consumer started: one fetch brought both)
+        assert changelog in consumer._fetcher._records
+
+        # then faust asks for the source partition only, as it does once a table recovered
         await produce(kafka_bootstrap, topic, [(b"s", b"s1")], partition=0)
         got = await thread._fetch_records(consumer, {source}, timeout=10.0, max_records=100)
         assert [r.value for r in got[source]] == [b"s1"]
-        # nothing of the left-out partition is held in aiokafka's buffer
+        assert consumer.paused() == {changelog}
+        # nothing of it is held in aiokafka's buffer any more, and nothing more is fetched
+        assert changelog not in consumer._fetcher._records
+        await produce(kafka_bootstrap, topic, [(b"s", b"s2")], partition=0)
+        got = await thread._fetch_records(consumer, {source}, timeout=10.0, max_records=100)
+        assert [r.value for r in got[source]] == [b"s2"]
         assert changelog not in consumer._fetcher._records
 
         # a rebalance's recovery asks for the changelog again: it resumes where it was
