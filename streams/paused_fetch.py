@@ -11,7 +11,11 @@ fetch (tenant submissions, result bundles) for 100 ms.  A traced worker did that
 in its first 3 seconds after a start (bench/README.md, "Changelog partitions in the fetch").
 
 `install` pauses those partitions in aiokafka too, and resumes them when faust asks for
-them again (recovery after a rebalance, or a standby), each time faust polls.
+them again (recovery after a rebalance, or a standby), each time faust polls.  It pauses
+changelog partitions only: a source partition faust leaves out while it recovers stays as
+aiokafka has it, so nothing here can keep a worker's input paused.  (An earlier version,
+9c2c5b1, paused every partition faust left out and was reverted in f262a97: one CI run
+then stalled after a broker restart that caused a rebalance, for a reason never found.)
 """
 
 from __future__ import annotations
@@ -24,13 +28,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 
-def follow(consumer: AIOKafkaConsumer, wanted: Set[TopicPartition]) -> None:
-    """Pause in `consumer` every assigned partition outside `wanted`, resume those in it.
+def follow(
+    consumer: AIOKafkaConsumer,
+    wanted: Set[TopicPartition],
+    pausable: Callable[[TopicPartition], bool],
+) -> None:
+    """Pause in `consumer` each assigned, `pausable` partition outside `wanted`; resume
+    every paused one in it.
 
     Must run on the consumer's event loop: aiokafka's pause creates a future there.
     """
     paused = consumer.paused()
-    to_pause = [tp for tp in consumer.assignment() if tp not in wanted and tp not in paused]
+    to_pause = [
+        tp for tp in consumer.assignment() if tp not in wanted and tp not in paused and pausable(tp)
+    ]
     to_resume = [tp for tp in paused if tp in wanted]
     if to_pause:
         consumer.pause(*to_pause)
@@ -38,16 +49,17 @@ def follow(consumer: AIOKafkaConsumer, wanted: Set[TopicPartition]) -> None:
         consumer.resume(*to_resume)
 
 
-def drop_unwanted(consumer: AIOKafkaConsumer, wanted: Set[TopicPartition]) -> None:
-    """Drop the records aiokafka holds for partitions outside `wanted`.
+def drop_held(consumer: AIOKafkaConsumer) -> None:
+    """Drop the records aiokafka holds for partitions paused in it.
 
-    Faust never takes them, so their positions are where they were and a resumed
-    partition fetches them again.  Done at every poll, not only in `follow`: a fetch in
-    flight when a partition was paused still brings its records.
+    Nobody takes them, so their positions are where they were and a resumed partition
+    fetches them again.  Done at every poll, not only when pausing: a fetch in flight when
+    a partition was paused still brings its records.
     """
     held = getattr(consumer._fetcher, "_records", None)  # aiokafka's internals
     if held:
-        for tp in [tp for tp in held if tp not in wanted]:
+        paused = consumer.paused()
+        for tp in [tp for tp in held if tp in paused]:
             del held[tp]
 
 
@@ -70,9 +82,9 @@ def install() -> None:
         if active_partitions and self.consumer.flow_active:
             seen = (frozenset(active_partitions), frozenset(consumer.assignment()))
             if last.get(id(consumer)) != seen:  # a rebalance or faust's pause/resume
-                follow(consumer, seen[0])
+                follow(consumer, seen[0], self.consumer._is_changelog_tp)
                 last[id(consumer)] = seen
-            drop_unwanted(consumer, seen[0])
+            drop_held(consumer)
         return await original(
             self, consumer, active_partitions, timeout=timeout, max_records=max_records
         )

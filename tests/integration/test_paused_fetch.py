@@ -26,22 +26,26 @@ def faust_thread(app: faust.App) -> AIOKafkaConsumerThread:
     return thread
 
 
-async def test_faust_polls_stop_and_restart_fetching_of_partitions_it_left_out(
+async def test_faust_polls_stop_and_restart_fetching_of_changelogs_it_left_out(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    topic = f"{topic_prefix}pausedfetch"
-    await create_topic(kafka_bootstrap, topic, 2)
-    source, changelog = TopicPartition(topic, 0), TopicPartition(topic, 1)
-    written = [f"c{i}".encode() for i in range(CHANGELOG_RECORDS)]
-    await produce(kafka_bootstrap, topic, [(b"c", v) for v in written], partition=1)
-    await produce(kafka_bootstrap, topic, [(b"s", b"s0")], partition=0)
-
     paused_fetch.install()
     app = faust.App(f"{topic_prefix}pausedfetch", broker=f"kafka://{kafka_bootstrap}")
+    app.Table("t", default=int, partitions=1)
+    (changelog_topic,) = app.tables.changelog_topics
+    topic = f"{topic_prefix}pausedfetch-source"
+    await create_topic(kafka_bootstrap, topic, 2)
+    await create_topic(kafka_bootstrap, changelog_topic, 1)
+    source, other_source = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    changelog = TopicPartition(changelog_topic, 0)
+    written = [f"c{i}".encode() for i in range(CHANGELOG_RECORDS)]
+    await produce(kafka_bootstrap, changelog_topic, [(b"c", v) for v in written])
+    await produce(kafka_bootstrap, topic, [(b"s", b"s0")], partition=0)
+
     thread = faust_thread(app)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest")
     await consumer.start()
-    consumer.assign([source, changelog])
+    consumer.assign([source, other_source, changelog])
     try:
         # before faust pauses it, aiokafka fetches the changelog with the source
         got = await consumer.getmany(source, timeout_ms=10_000)
@@ -49,7 +53,8 @@ async def test_faust_polls_stop_and_restart_fetching_of_partitions_it_left_out(
         # (both were on the broker before the consumer started: one fetch brought both)
         assert changelog in consumer._fetcher._records
 
-        # then faust asks for the source partition only, as it does once a table recovered
+        # then faust asks for one source partition only, as once a table recovered (the
+        # other one left out too, as while it recovers: a source is never paused here)
         await produce(kafka_bootstrap, topic, [(b"s", b"s1")], partition=0)
         got = await thread._fetch_records(consumer, {source}, timeout=10.0, max_records=100)
         assert [r.value for r in got[source]] == [b"s1"]
