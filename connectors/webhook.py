@@ -317,6 +317,10 @@ def run_connector(settings: Settings, options: ConnectorOptions) -> None:
     """Run until SIGINT/SIGTERM."""
     import signal
 
+    from streams import log_limits
+
+    log_limits.install()
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

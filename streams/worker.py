@@ -16,7 +16,7 @@ def run_worker(
 
     from yarl import URL
 
-    from streams import fair_fetch, fetch_wait, heap, paused_fetch
+    from streams import fair_fetch, fetch_wait, heap, log_limits, paused_fetch
     from streams.api.protocol import install_parse_error_answers
     from streams.app import app, load_modules, settings
     from streams.topics import declare_topics
@@ -29,6 +29,7 @@ def run_worker(
     fair_fetch.install()
     fetch_wait.install()
     paused_fetch.install()
+    log_limits.install()
     install_parse_error_answers()
     asyncio.run(declare_topics(settings.kafka_bootstrap))
     app.conf.web_host = web_host
