@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from streams.aggregation import RELEASE_WINDOW
+from streams.aggregation import RELEASE_WINDOW, SHARED_RELEASE_WINDOW
 from streams.errors import BatchwireError
 from streams.localkafka import DEFAULT_KAFKA_VERSION, LocalBroker
 from streams.localkafka.broker import cache_root
@@ -113,6 +113,14 @@ def status(broker: LocalBroker) -> None:
     help="Items of one batch sent to the processors and still without a result, at most: "
     "smaller lets other tenants' small batches wait less behind a big one, at some throughput.",
 )
+@click.option(
+    "--shared-window",
+    default=SHARED_RELEASE_WINDOW,
+    show_default=True,
+    type=click.IntRange(min=10),
+    help="The release window of every batch while other batches run on this worker "
+    "(at most --release-window): what a small batch waits behind while a big one runs.",
+)
 def worker(
     loglevel: str,
     web_host: str,
@@ -122,6 +130,7 @@ def worker(
     retention_days: float,
     session_timeout: float,
     release_window: int,
+    shared_window: int,
 ) -> None:
     """Run a stream worker: exploder, item processors, aggregator and HTTP views."""
     from streams.options import WorkerOptions
@@ -133,6 +142,7 @@ def worker(
         retention_days=retention_days,
         session_timeout_s=session_timeout,
         release_window=release_window,
+        shared_window=shared_window,
     )
     try:
         run_worker(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.aggregation import RELEASE_WINDOW
+from streams.aggregation import RELEASE_WINDOW, SHARED_RELEASE_WINDOW
 
 
 @dataclass
@@ -27,6 +27,8 @@ class WorkerOptions:
     #: items of one batch on `batchwire.items` without a result, at most: smaller lets
     #: another tenant's small batch wait less behind a big one, at some throughput
     release_window: int = RELEASE_WINDOW
+    #: the release window of every batch while more than one runs (`streams.running_batches`)
+    shared_window: int = SHARED_RELEASE_WINDOW
 
 
 options = WorkerOptions()

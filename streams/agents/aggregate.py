@@ -55,6 +55,7 @@ from streams.metrics import metrics
 from streams.options import options
 from streams.publish import publish, stop_worker
 from streams.result_bundles import publish_bundle, split_bundles
+from streams.running_batches import running
 from streams.stored_results import ResultBlocks
 from streams.tables import (
     active_batches,
@@ -344,6 +345,7 @@ class Chunk:
             if state.get("final_event") == _event_id(event):
                 await self._emit_final(state)  # a redelivery of the finishing event
             return
+        running.touch(batch_key(state["tenant"], state["batch_id"]))
         aggregation.release_next_stage(state)
         await self._release(state)
         if aggregation.is_complete(state):
@@ -362,8 +364,10 @@ class Chunk:
     async def _release(self, state: State) -> None:
         """Send the released stage's next items to the processors, as far as the window
         allows, in submission order (parts and their pieces arrive in order: the exploder
-        enforces it)."""
-        room = aggregation.release_room(state, options.release_window)
+        enforces it). The window shrinks while other batches run (`streams.running_batches`)."""
+        key = batch_key(state["tenant"], state["batch_id"])
+        window = running.window(key, options.release_window, options.shared_window)
+        room = aggregation.release_room(state, window)
         cursor = state["cursor"]
         start = (cursor["part"], cursor["piece"], cursor["pos"])
         while room and aggregation.piece_received(state, cursor["part"], cursor["piece"]):
@@ -395,7 +399,7 @@ class Chunk:
             else:
                 cursor["part"], cursor["piece"] = cursor["part"] + 1, 0
         if (cursor["part"], cursor["piece"], cursor["pos"]) != start:
-            self.changed.add(batch_key(state["tenant"], state["batch_id"]))
+            self.changed.add(key)
 
     async def _emit_final(self, state: State) -> None:
         callback = state["callback"]

@@ -10,7 +10,9 @@ import pytest
 
 from streams import codec
 from streams.messages import PIECE_CHARS, decode_event, is_results_bundle, pack_results
+from tests.fixtures.accounting import HANDLER_MODULES
 from tests.fixtures.kafka_io import (
+    Record,
     produce,
     read_for,
     read_until,
@@ -377,3 +379,66 @@ async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
     ]
     pieces = Counter(event["part"] for event in events if event["type"] == "part")
     assert pieces[0] >= 3 and pieces[1] >= 3
+
+
+def most_in_flight(items: list[Record], results: list[Record], after: int) -> int:
+    """The most items of a batch on `batchwire.items` without a result on
+    `batchwire.results`, by the records' create times, once `after` results are in (a
+    result counts before an item sent in the same millisecond: items are released because
+    results came back)."""
+    moves = sorted([(r.timestamp, 0, -1) for r in results] + [(r.timestamp, 1, 1) for r in items])
+    in_flight, most, done = 0, 0, 0
+    for _, _, step in moves:
+        in_flight += step
+        done += step < 0
+        if done >= after:
+            most = max(most, in_flight)
+    return most
+
+
+async def test_a_batch_shares_the_window_while_another_batch_runs(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """`--release-window 200 --shared-window 20`: while another batch has results coming
+    in, a big batch has at most 20 items in flight once its head of 200 (sent by the
+    exploder) has results; alone it would be refilled to 200. Both end exact."""
+    worker_factory(HANDLER_MODULES, args=("--release-window", "200", "--shared-window", "20"))
+    slow = [  # one group: a result every 100 ms for 10 s
+        {
+            "id": f"s{i}",
+            "namespace": "faults",
+            "action": "work",
+            "params": {"i": i, "ms": 100},
+            "group": "one",
+        }
+        for i in range(100)
+    ]
+    await submit_json(
+        kafka_bootstrap, topic_prefix, {"batch_id": "other", "tenant": "globex", "items": slow}
+    )
+    await read_until(  # the other batch runs
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.status",
+        lambda rs: any(r.key == b"other" and r.decoded()["counters"]["processed"] for r in rs),
+        timeout=60,
+    )
+    n = 1000
+    big = [
+        {"id": f"b{i}", "namespace": "faults", "action": "work", "params": {"i": i, "ms": 10}}
+        for i in range(n)
+    ]
+    await submit_json(
+        kafka_bootstrap, topic_prefix, {"batch_id": "big", "tenant": "acme", "items": big}
+    )
+    finals = await wait_final(kafka_bootstrap, topic_prefix, ["big", "other"], timeout=180)
+    assert finals["big"]["status"] == finals["other"]["status"] == "completed"
+    assert finals["big"]["counters"]["succeeded"] == n
+    assert finals["other"]["counters"]["succeeded"] == len(slow)
+    assert finals["big"]["finished_at"] < finals["other"]["finished_at"], (
+        "the other batch ended first: the window was not shared all along"
+    )
+    requested = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.items", 2.0)
+    results = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.results", 2.0)
+    mine = [r for r in requested if codec.decode_as("ItemRequested", r.value)["batch_id"] == "big"]
+    assert len(mine) == n  # each item sent once
+    assert most_in_flight(mine, [r for r in results if r.key == b"big"], after=200) <= 20
