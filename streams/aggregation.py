@@ -66,9 +66,9 @@ def new_state(tenant: str, batch_id: str, now: str) -> State:
 #: the same items/s for a 100,000-item batch, and another tenant's small batches' p99 while
 #: it runs 554 / 1,111 ms against 1,401 / 1,582 (bench/README.md, the release window trade).
 RELEASE_WINDOW = 500
-#: The window of a batch while other batches run on the same worker (`streams.running_batches`,
+#: The window of a batch while small batches run on the same worker (`streams.small_batches`,
 #: the worker's `--shared-window`).
-SHARED_RELEASE_WINDOW = 128
+SHARED_RELEASE_WINDOW = 64
 
 #: The window of every exploder before parts carried theirs (`prerelease_below`).
 LEGACY_RELEASE_WINDOW = 2000

@@ -118,8 +118,8 @@ def status(broker: LocalBroker) -> None:
     default=SHARED_RELEASE_WINDOW,
     show_default=True,
     type=click.IntRange(min=10),
-    help="The release window of every batch while other batches run on this worker "
-    "(at most --release-window): what a small batch waits behind while a big one runs.",
+    help="The release window of a batch while small batches (at most --release-window "
+    "items) run on this worker: what a small batch waits behind while a big one runs.",
 )
 def worker(
     loglevel: str,

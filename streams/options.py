@@ -27,7 +27,7 @@ class WorkerOptions:
     #: items of one batch on `batchwire.items` without a result, at most: smaller lets
     #: another tenant's small batch wait less behind a big one, at some throughput
     release_window: int = RELEASE_WINDOW
-    #: the release window of every batch while more than one runs (`streams.running_batches`)
+    #: the release window of a batch while small batches run (`streams.small_batches`)
     shared_window: int = SHARED_RELEASE_WINDOW
 
 

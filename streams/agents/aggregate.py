@@ -55,7 +55,7 @@ from streams.metrics import metrics
 from streams.options import options
 from streams.publish import publish, stop_worker
 from streams.result_bundles import publish_bundle, split_bundles
-from streams.running_batches import running
+from streams.small_batches import small_batches
 from streams.stored_results import ResultBlocks
 from streams.tables import (
     active_batches,
@@ -345,7 +345,8 @@ class Chunk:
             if state.get("final_event") == _event_id(event):
                 await self._emit_final(state)  # a redelivery of the finishing event
             return
-        running.touch(batch_key(state["tenant"], state["batch_id"]))
+        key = batch_key(state["tenant"], state["batch_id"])
+        small_batches.seen(key, state["posted"], options.release_window)
         aggregation.release_next_stage(state)
         await self._release(state)
         if aggregation.is_complete(state):
@@ -364,9 +365,9 @@ class Chunk:
     async def _release(self, state: State) -> None:
         """Send the released stage's next items to the processors, as far as the window
         allows, in submission order (parts and their pieces arrive in order: the exploder
-        enforces it). The window shrinks while other batches run (`streams.running_batches`)."""
+        enforces it). The window shrinks while small batches run (`streams.small_batches`)."""
         key = batch_key(state["tenant"], state["batch_id"])
-        window = running.window(key, options.release_window, options.shared_window)
+        window = small_batches.window(key, options.release_window, options.shared_window)
         room = aggregation.release_room(state, window)
         cursor = state["cursor"]
         start = (cursor["part"], cursor["piece"], cursor["pos"])

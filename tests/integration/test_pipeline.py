@@ -396,12 +396,12 @@ def most_in_flight(items: list[Record], results: list[Record], after: int) -> in
     return most
 
 
-async def test_a_batch_shares_the_window_while_another_batch_runs(
+async def test_a_big_batch_shares_the_window_while_a_small_batch_runs(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    """`--release-window 200 --shared-window 20`: while another batch has results coming
-    in, a big batch has at most 20 items in flight once its head of 200 (sent by the
-    exploder) has results; alone it would be refilled to 200. Both end exact."""
+    """`--release-window 200 --shared-window 20`: while a small batch (100 items) has
+    results coming in, a big batch has at most 20 items in flight once its head of 200
+    (sent by the exploder) has results; alone it would be refilled to 200. Both end exact."""
     worker_factory(HANDLER_MODULES, args=("--release-window", "200", "--shared-window", "20"))
     slow = [  # one group: a result every 100 ms for 10 s
         {
@@ -435,7 +435,7 @@ async def test_a_batch_shares_the_window_while_another_batch_runs(
     assert finals["big"]["counters"]["succeeded"] == n
     assert finals["other"]["counters"]["succeeded"] == len(slow)
     assert finals["big"]["finished_at"] < finals["other"]["finished_at"], (
-        "the other batch ended first: the window was not shared all along"
+        "the small batch ended first: the window was not shared all along"
     )
     requested = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.items", 2.0)
     results = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.results", 2.0)

@@ -1,0 +1,61 @@
+"""The small batches this worker has seen running lately, and the release window of the
+others.
+
+A big batch is fed to `batchwire.items` through a window of items without a result
+(`aggregation.release_room`). A small batch's items and results queue behind that window
+in the topics, the consumers' fetches and the event loop, so its latency grows with the
+window. A batch gets the whole `--release-window` (500: the most items/s) unless a small
+batch, one whose items all fit in that window, has run here within `HORIZON_S`: then it
+gets `--shared-window` (64). While a 100,000-item batch ran, that cut another tenant's
+10-item batches from 132 to 34 ms at p50 (bench/README.md, the shared window). Big batches
+do not shrink each other's windows: their latency is their throughput.
+
+"Here" is this worker's aggregator (its ledger partitions): with several workers, a small
+batch aggregated on another worker does not shrink this one's windows. The exploder's head
+of a batch (`aggregation.prereleased`) always uses the whole window: a part redelivered
+after a crash must go out with the same head as before, or the aggregator's count of what
+the exploder sent would be wrong. The aggregator's own release may use any window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+#: a small batch counts as running this long after its last event, so a tenant that sends
+#: small batches one after another keeps the big ones' windows small between its batches
+HORIZON_S = 5.0
+
+
+class SmallBatches:
+    """Small batches' keys (`tenant/batch_id`) by the time of their last event, oldest first."""
+
+    def __init__(self, horizon_s: float = HORIZON_S) -> None:
+        self.horizon_s = horizon_s
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def seen(self, key: str, items: int, window: int, now: float | None = None) -> None:
+        """Batch `key`, of `items` items so far, had an event now: remember it if it is small
+        (its items all fit in `window`, the whole release window)."""
+        if items <= window:
+            self._seen[key] = time.monotonic() if now is None else now
+            self._seen.move_to_end(key)
+
+    def others(self, key: str, now: float | None = None) -> bool:
+        """True when a small batch other than `key` ran within the horizon."""
+        now = time.monotonic() if now is None else now
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if now - at < self.horizon_s:
+                break
+            del self._seen[oldest]
+        return len(self._seen) > 1 or (len(self._seen) == 1 and key not in self._seen)
+
+    def window(self, key: str, alone: int, shared: int, now: float | None = None) -> int:
+        """The release window of batch `key`: `alone`, or `shared` (at most `alone`) while
+        other small batches run."""
+        return min(alone, shared) if self.others(key, now) else alone
+
+
+#: this worker's small batches, as the aggregator sees them
+small_batches = SmallBatches()
