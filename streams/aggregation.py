@@ -68,7 +68,7 @@ def new_state(tenant: str, batch_id: str, now: str) -> State:
 RELEASE_WINDOW = 500
 #: The window of a batch while small batches run on the same worker (`streams.small_batches`,
 #: the worker's `--shared-window`).
-SHARED_RELEASE_WINDOW = 64
+SHARED_RELEASE_WINDOW = 128
 
 #: The window of every exploder before parts carried theirs (`prerelease_below`).
 LEGACY_RELEASE_WINDOW = 2000

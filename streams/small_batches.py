@@ -6,9 +6,10 @@ A big batch is fed to `batchwire.items` through a window of items without a resu
 in the topics, the consumers' fetches and the event loop, so its latency grows with the
 window. A batch gets the whole `--release-window` (500: the most items/s) unless a small
 batch, one whose items all fit in that window, has run here within `HORIZON_S`: then it
-gets `--shared-window` (64). While a 100,000-item batch ran, that cut another tenant's
-10-item batches from 132 to 34 ms at p50 (bench/README.md, the shared window). Big batches
-do not shrink each other's windows: their latency is their throughput.
+gets `--shared-window` (128). While a 100,000-item batch ran, that cut another tenant's
+10-item batches from ~150 to ~55-70 ms at p50, at a cost of ~0-16% of the big batch's
+items/s (64: ~35-55 ms, at up to a third of them; bench/README.md, the shared window).
+Big batches do not shrink each other's windows: their latency is their throughput.
 
 "Here" is this worker's aggregator (its ledger partitions): with several workers, a small
 batch aggregated on another worker does not shrink this one's windows. The exploder's head
