@@ -215,7 +215,9 @@ async def test_the_broker_stops_and_restarts_mid_batch(
         moments = chance("broker")
         injected = 0
         for _ in range(outages):  # bounded: `outages` stops, each restarted
-            await asyncio.sleep(moments.uniform(1, pick(3, 20)))
+            # within a few seconds of running: at soak scale the batch's 20,000 items take
+            # ~10-15 s on a quiet machine, and waits of up to 20 s let it end unstopped
+            await asyncio.sleep(moments.uniform(1, pick(3, 5)))
             if await batch_ended(worker.url, submitted.batch_id):
                 break
             await asyncio.to_thread(own_broker.stop)
