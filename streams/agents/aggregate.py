@@ -234,8 +234,16 @@ class Chunk:
         tenant, batch_id = part["tenant"], part["batch_id"]
         state = self.state(tenant, batch_id, event)
         key = batch_key(tenant, batch_id)
-        stored_parts.put(tenant, batch_id, part["part"], piece_of(part)[0], raw)
-        if not self._seen(state, event) and aggregation.register_part(state, part, iso()):
+        piece = piece_of(part)[0]
+        if self._seen(state, event):
+            # this event again, after a crash: its writes may not all have landed (a copy's
+            # must not replace the piece stored first, see `_send_head_left_out`)
+            if stored_parts.get(tenant, batch_id, part["part"], piece) is None:
+                stored_parts.put(tenant, batch_id, part["part"], piece, raw)
+        elif not aggregation.register_part(state, part, iso()):
+            await self._send_head_left_out(part)  # a copy from an exploder that ran it again
+        else:
+            stored_parts.put(tenant, batch_id, part["part"], piece, raw)
             state["stop_on_failure"] = part["stop_on_failure"]
             self.changed.add(key)
             active_batches[key] = {
@@ -250,6 +258,25 @@ class Chunk:
                 if early is not None:
                     await self._item_callback(state, codec.decode_as("ItemResult", early))
         await self._advance(state, event)
+
+    async def _send_head_left_out(self, copy: dict[str, Any]) -> None:
+        """A part's piece came again from an exploder that ran the part again after a crash
+        (before it recorded the part). The first piece stays the one stored and counted. If
+        the copy's head (`prerelease_below`) is smaller, its exploder did not send the
+        items between the two heads, and the first one may have died before they were
+        written: send them now (an item sent twice is counted once). A bigger head sent
+        more than the stored one says; the aggregator releases those again, harmlessly."""
+        stored = stored_parts.get(copy["tenant"], copy["batch_id"], copy["part"], piece_of(copy)[0])
+        if stored is None:
+            return  # purged
+        below = aggregation.prerelease_below(copy)
+        stored_below = aggregation.prerelease_below(stored)
+        if below >= stored_below:
+            return
+        for item in part_items(stored):
+            left_out = not aggregation.prereleased(item, below)
+            if left_out and aggregation.prereleased(item, stored_below):
+                await _send_item(stored, item)
 
     async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:
         state = self.state(message["tenant"], message["batch_id"], event)
@@ -383,13 +410,7 @@ class Chunk:
                 cursor["pos"] += 1
                 if item["stage"] != cursor["stage"] or aggregation.prereleased(item, below):
                     continue
-                await publish(
-                    items,
-                    item_topic_key(
-                        part["tenant"], part["batch_id"], item["id"], item["group"]
-                    ).encode(),
-                    codec.encode("ItemRequested", item_requested(part, item)),
-                )
+                await _send_item(part, item)
                 cursor["released"] += 1
                 room -= 1
             if cursor["pos"] < len(packed):
@@ -453,6 +474,12 @@ def _stored_state(key: str) -> State | None:
     """A batch's state as `batch_state` holds it, in the current layout."""
     stored = batch_state.get(key)
     return None if stored is None else aggregation.upgrade(stored)
+
+
+async def _send_item(part: dict[str, Any], item: dict[str, Any]) -> None:
+    """One item of a stored part to the processors."""
+    key = item_topic_key(part["tenant"], part["batch_id"], item["id"], item["group"])
+    await publish(items, key.encode(), codec.encode("ItemRequested", item_requested(part, item)))
 
 
 def _stop_on_failure(state: State) -> bool:

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from streams import codec
-from streams.messages import PIECE_CHARS, decode_event, is_results_bundle, pack_results
+from streams.clock import iso
+from streams.keys import item_topic_key
+from streams.messages import (
+    PIECE_CHARS,
+    decode_event,
+    encode_event,
+    is_results_bundle,
+    item_requested,
+    pack_results,
+    part_pieces,
+)
+from streams.validation import validate_submission
 from tests.fixtures.accounting import HANDLER_MODULES
 from tests.fixtures.kafka_io import (
     Record,
@@ -442,3 +454,45 @@ async def test_a_big_batch_shares_the_window_while_a_small_batch_runs(
     mine = [r for r in requested if codec.decode_as("ItemRequested", r.value)["batch_id"] == "big"]
     assert len(mine) == n  # each item sent once
     assert most_in_flight(mine, [r for r in results if r.key == b"big"], after=200) <= 20
+
+
+async def test_a_part_exploded_again_with_a_smaller_head_ends_exact(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """An exploder wrote a part's ledger event with a head of 100 items and died after
+    sending 50 of them; the part was then exploded again by a worker with a head of 50 (a
+    smaller `--release-window`). The aggregator sends the 50 items left out, and the batch
+    ends exact, each item counted once."""
+    worker_factory()
+    sub = validate_submission(
+        {"batch_id": "again", "tenant": "acme", "items": [action(i) for i in range(120)]},
+        allowed_tenants=frozenset({"acme"}),
+        max_items=1000,
+    )
+    deadline_at = time.time() + 600
+
+    def ledger_events(head: int) -> list[tuple[bytes | None, bytes]]:
+        pieces = part_pieces(sub, deadline_at, iso(), prerelease_below=head)
+        return [(b"again", encode_event(piece)) for piece in pieces]
+
+    def first_items(n: int) -> list[tuple[bytes | None, bytes]]:
+        part = part_pieces(sub, deadline_at, iso(), prerelease_below=n)[0]
+        return [
+            (
+                item_topic_key("acme", "again", item["id"], item["group"]).encode(),
+                codec.encode("ItemRequested", item_requested(part, item)),
+            )
+            for item in sub.items[:n]
+        ]
+
+    ledger, items_topic = f"{topic_prefix}batchwire.ledger", f"{topic_prefix}batchwire.items"
+    await produce(kafka_bootstrap, ledger, ledger_events(100))  # the first exploder...
+    await produce(kafka_bootstrap, items_topic, first_items(50))  # ...died here
+    await produce(kafka_bootstrap, ledger, ledger_events(50))  # the second one
+    await produce(kafka_bootstrap, items_topic, first_items(50))
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["again"], timeout=90))["again"]
+    counters = final["counters"]
+    assert final["status"] == "completed"
+    assert counters["posted"] == counters["processed"] == counters["succeeded"] == 120
+    results = by_index(await results_of(kafka_bootstrap, topic_prefix, "again", 120))
+    assert sorted(results) == list(range(120))
