@@ -13,9 +13,9 @@ Big batches do not shrink each other's windows: their latency is their throughpu
 
 "Here" is this worker's aggregator (its ledger partitions): with several workers, a small
 batch aggregated on another worker does not shrink this one's windows. The exploder's head
-of a batch (`aggregation.prereleased`) always uses the whole window: a part redelivered
-after a crash must go out with the same head as before, or the aggregator's count of what
-the exploder sent would be wrong. The aggregator's own release may use any window.
+of a batch (`aggregation.prereleased`) always uses the whole window, so a part exploded
+again after a crash goes out with the same head (a different one is mended at a cost, see
+`Chunk._send_head_left_out`); only the aggregator's own release uses the shared window.
 """
 
 from __future__ import annotations
