@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faust.types import TopicT
 
 from streams.app import app
@@ -48,3 +50,31 @@ async def publish(
     )
     fut.add_done_callback(_check)
     return fut
+
+
+async def publish_batch(topic: TopicT, key: bytes, values: Sequence[bytes]) -> None:
+    """Hand messages that share `key` to the producer as whole record batches.
+
+    They land on the partition `publish` would pick (the same partitioner), at a fraction of
+    its cost per message: `publish` runs the partitioner and makes a future for each (about
+    a sixth of a worker's core at full load). A failed batch stops the worker, as in
+    `publish`; the producer's flush before a commit waits for these batches too."""
+    producer: AIOKafkaProducer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    name = topic.get_topic_name()
+    partitions = list(await producer.partitions_for(name))
+    partitioner = app.producer.partitioner  # faust's producer sets aiokafka's default
+    assert partitioner is not None
+    partition = partitioner(key, partitions, partitions)
+    batch = producer.create_batch()
+    for value in values:
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full
+            await _send_batch(producer, batch, name, partition)
+            batch = producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)
+    if batch.record_count():
+        await _send_batch(producer, batch, name, partition)
+
+
+async def _send_batch(producer: AIOKafkaProducer, batch: Any, topic: str, partition: int) -> None:
+    fut = await producer.send_batch(batch, topic, partition=partition)
+    fut.add_done_callback(_check)

@@ -1,11 +1,11 @@
 """Item results bundled per batch on their way to the aggregator.
 
-Every processed item's `ItemResult` goes on `batchwire.results` at once, on its own (the
-contract's topic, for downstream consumers). The aggregator reads the same results from
-the internal ledger, bundled: one ledger event carries the results of one batch that
-finished close together (`streams.messages.pack_results`). Faust hands its agents one
-message at a time, which was most of the aggregator's cost per item and, for a small batch,
-~1 ms per result of latency; a bundle is one hand-off, one state read and one state write.
+A bundle holds the `ItemResult`s of one batch that finished close together. Sending it puts
+each result on `batchwire.results` (the contract's topic, for downstream consumers) as one
+Kafka record batch, then the bundle as one ledger event for the aggregator
+(`streams.messages.pack_results`). Faust hands its agents one message at a time, which was
+most of the aggregator's cost per item and, for a small batch, ~1 ms per result of latency;
+a bundle is one hand-off, one state read and one state write.
 
 A processor sends its open bundles when nothing else is running in it (a small batch's last
 item: no wait), every `WITHIN_S` while it is busy, and a bundle at once when it is full. An
@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from streams.messages import pack_results
-from streams.publish import publish
-from streams.topics import ledger
+from streams.publish import publish, publish_batch
+from streams.topics import ledger, results
 
 #: a busy processor sends its bundles this often
 WITHIN_S = 0.01
@@ -86,8 +86,11 @@ def _takes(count: int, size: int, raw: bytes) -> bool:
 
 
 async def publish_bundle(batch_id: str, raws: list[bytes]) -> None:
-    """Hand one bundle of a batch's results to the producer, for the aggregator."""
-    await publish(ledger, batch_id.encode(), pack_results(raws))
+    """Hand one bundle of a batch's results to the producer: each result on
+    `batchwire.results`, then the bundle on the ledger for the aggregator."""
+    key = batch_id.encode()
+    await publish_batch(results, key, raws)
+    await publish(ledger, key, pack_results(raws))
 
 
 def split_bundles(raws: Iterable[bytes]) -> Iterator[list[bytes]]:

@@ -62,7 +62,7 @@ from streams.tables import (
     batch_state,
     finished_batches,
 )
-from streams.topics import callbacks, controls, items, ledger, results, status
+from streams.topics import callbacks, controls, items, ledger, status
 
 log = logging.getLogger(__name__)
 CHUNK_MAX = 500
@@ -360,9 +360,7 @@ class Chunk:
                 is not None
             ):
                 continue
-            raw = codec.encode("ItemResult", unrun_result(part, item, status))
-            await publish(results, state["batch_id"].encode(), raw)
-            raws.append(raw)
+            raws.append(codec.encode("ItemResult", unrun_result(part, item, status)))
         for bundle in split_bundles(raws):  # counted when they come back on the ledger
             await publish_bundle(state["batch_id"], bundle)
 

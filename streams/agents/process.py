@@ -7,12 +7,12 @@ tenant (`streams.fair`), so one tenant's backlog does not hold up another tenant
 The processors hold no state, so they read `batchwire.items` with a plain aiokafka consumer
 group (`<app id>-process`) inside the worker rather than a Faust agent: Faust's consumer
 spends a few tasks and an `asyncio.wait` on every message, which was most of the cost of a
-no-op item.  An item's offset counts as finished once its result has been handed to the
-producer, and the producer is flushed before finished offsets are committed, so a crash
-re-runs an item (at least once; the `Idempotency-Key` lets a target drop the repeat) but
-never loses one.  The aggregator counts each item once however often it ran; it reads the
-results from the ledger in bundles per batch (`streams.result_bundles`), and an item's offset
-counts as finished only once its bundle is with the producer too.
+no-op item.  Results go out in bundles per batch (`streams.result_bundles`): each result on
+`batchwire.results`, and the bundle on the ledger for the aggregator.  An item's offset
+counts as finished once its bundle has been handed to the producer, and the producer is
+flushed before finished offsets are committed, so a crash re-runs an item (at least once;
+the `Idempotency-Key` lets a target drop the repeat) but never loses one.  The aggregator
+counts each item once however often it ran.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from streams.messages import item_result
 from streams.metrics import metrics
 from streams.offsets import OffsetTracker, OnRevoked, commit_finished
 from streams.options import options
-from streams.publish import publish, stop_worker
+from streams.publish import stop_worker
 from streams.result_bundles import WITHIN_S, ResultBundler, publish_bundle
 from streams.topics import controls as controls_topic
-from streams.topics import items, results
+from streams.topics import items
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,6 @@ class ItemProcessor:
             metrics.items_processed[result["status"]] += 1
             metrics.item_latency.observe(time.monotonic() - started)
             raw = codec.encode("ItemResult", result)
-            await publish(results, req["batch_id"].encode(), raw)
             await self.bundler.add(
                 req["tenant"], req["batch_id"], raw, lambda: self.tracker.done(tp, offset)
             )

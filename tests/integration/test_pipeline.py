@@ -8,9 +8,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import murmur2
 
 from streams import codec
 from streams.clock import iso
+from streams.kafka_admin import partitions_of
 from streams.keys import item_topic_key
 from streams.messages import (
     PIECE_CHARS,
@@ -327,6 +329,13 @@ async def test_ten_thousand_http_items_complete_with_exact_counters(
     assert len(by_item) == n
     assert all(by_item[f"h{i}"]["output"]["body"] == {"i": i} for i in range(0, n, 997))
     assert len({s.path for s in target_api.seen}) == n
+    # results go out a record batch per bundle (`streams.publish.publish_batch`), on the
+    # partition Kafka's default partitioner gives their key, as a message sent alone would be
+    topic = f"{topic_prefix}batchwire.results"
+    on_topic = [r for r in await read_for(kafka_bootstrap, topic, 2.0) if r.key == b"tenk"]
+    assert len(on_topic) >= n
+    partitions = len(await partitions_of(kafka_bootstrap, topic))
+    assert {r.partition for r in on_topic} == {(murmur2(b"tenk") & 0x7FFFFFFF) % partitions}
 
 
 async def test_finished_batches_are_forgotten_after_their_retention(
