@@ -52,29 +52,62 @@ async def publish(
     return fut
 
 
-async def publish_batch(topic: TopicT, key: bytes, values: Sequence[bytes]) -> None:
-    """Hand messages that share `key` to the producer as whole record batches.
+class RecordBatches:
+    """Messages for one topic, gathered per partition and handed to the producer as whole
+    record batches by `send`.
 
     They land on the partition `publish` would pick (the same partitioner), at a fraction of
-    its cost per message: `publish` runs the partitioner and makes a future for each (about
-    a sixth of a worker's core at full load). A failed batch stops the worker, as in
-    `publish`; the producer's flush before a commit waits for these batches too."""
-    producer: AIOKafkaProducer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-    name = topic.get_topic_name()
-    partitions = list(await producer.partitions_for(name))
-    partitioner = app.producer.partitioner  # faust's producer sets aiokafka's default
-    assert partitioner is not None
-    partition = partitioner(key, partitions, partitions)
-    batch = producer.create_batch()
-    for value in values:
+    its cost per message: `publish` runs the partitioner and makes a future for each, about
+    a sixth of a worker's core at full load. What is gathered reaches the producer only in
+    `send` (or when a batch fills), so send before the event is done: the producer's flush
+    before a commit waits for what it has. A failed batch stops the worker, as in
+    `publish`."""
+
+    def __init__(self, topic: TopicT) -> None:
+        self._producer: AIOKafkaProducer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+        self._topic = topic.get_topic_name()
+        self._partitions: list[int] = []
+        self._last: tuple[bytes, int] | None = None  # (key, partition): keys often repeat
+        self._batches: dict[int, Any] = {}
+
+    async def add(self, key: bytes, value: bytes) -> None:
+        partition = await self._partition(key)
+        batch = self._batches.get(partition)
+        if batch is None:
+            batch = self._batches[partition] = self._producer.create_batch()
         if batch.append(key=key, value=value, timestamp=None) is None:  # full
-            await _send_batch(producer, batch, name, partition)
-            batch = producer.create_batch()
+            await self._send(partition, batch)
+            batch = self._batches[partition] = self._producer.create_batch()
             batch.append(key=key, value=value, timestamp=None)
-    if batch.record_count():
-        await _send_batch(producer, batch, name, partition)
+
+    async def send(self) -> list[asyncio.Future[Any]]:
+        """Hand every gathered batch to the producer; the futures resolve once the broker
+        has them."""
+        batches, self._batches = self._batches, {}
+        return [await self._send(partition, batch) for partition, batch in batches.items()]
+
+    async def _partition(self, key: bytes) -> int:
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        if not self._partitions:
+            self._partitions = list(await self._producer.partitions_for(self._topic))
+        partitioner = app.producer.partitioner  # faust's producer sets aiokafka's default
+        assert partitioner is not None
+        partition: int = partitioner(key, self._partitions, self._partitions)
+        self._last = (key, partition)
+        return partition
+
+    async def _send(self, partition: int, batch: Any) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = await self._producer.send_batch(
+            batch, self._topic, partition=partition
+        )
+        fut.add_done_callback(_check)
+        return fut
 
 
-async def _send_batch(producer: AIOKafkaProducer, batch: Any, topic: str, partition: int) -> None:
-    fut = await producer.send_batch(batch, topic, partition=partition)
-    fut.add_done_callback(_check)
+async def publish_batch(topic: TopicT, key: bytes, values: Sequence[bytes]) -> None:
+    """Hand messages that share `key` to the producer as whole record batches."""
+    batches = RecordBatches(topic)
+    for value in values:
+        await batches.add(key, value)
+    await batches.send()

@@ -53,7 +53,7 @@ from streams.messages import (
 )
 from streams.metrics import metrics
 from streams.options import options
-from streams.publish import publish, stop_worker
+from streams.publish import RecordBatches, publish, stop_worker
 from streams.result_bundles import publish_bundle, split_bundles
 from streams.small_batches import small_batches
 from streams.stored_results import ResultBlocks
@@ -273,10 +273,12 @@ class Chunk:
         stored_below = aggregation.prerelease_below(stored)
         if below >= stored_below:
             return
+        out = RecordBatches(items)
         for item in part_items(stored):
             left_out = not aggregation.prereleased(item, below)
             if left_out and aggregation.prereleased(item, stored_below):
-                await _send_item(stored, item)
+                await _send_item(out, stored, item)
+        await out.send()
 
     async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:
         state = self.state(message["tenant"], message["batch_id"], event)
@@ -396,6 +398,7 @@ class Chunk:
         room = aggregation.release_room(state, window)
         cursor = state["cursor"]
         start = (cursor["part"], cursor["piece"], cursor["pos"])
+        out = RecordBatches(items)
         while room and aggregation.piece_received(state, cursor["part"], cursor["piece"]):
             part = stored_parts.get(
                 state["tenant"], state["batch_id"], cursor["part"], cursor["piece"]
@@ -408,7 +411,7 @@ class Chunk:
                 cursor["pos"] += 1
                 if item["stage"] != cursor["stage"] or aggregation.prereleased(item, below):
                     continue
-                await _send_item(part, item)
+                await _send_item(out, part, item)
                 cursor["released"] += 1
                 room -= 1
             if cursor["pos"] < len(packed):
@@ -418,6 +421,7 @@ class Chunk:
                 cursor["piece"] += 1
             else:
                 cursor["part"], cursor["piece"] = cursor["part"] + 1, 0
+        await out.send()
         if (cursor["part"], cursor["piece"], cursor["pos"]) != start:
             self.changed.add(key)
 
@@ -474,10 +478,10 @@ def _stored_state(key: str) -> State | None:
     return None if stored is None else aggregation.upgrade(stored)
 
 
-async def _send_item(part: dict[str, Any], item: dict[str, Any]) -> None:
-    """One item of a stored part to the processors."""
+async def _send_item(out: RecordBatches, part: dict[str, Any], item: dict[str, Any]) -> None:
+    """One item of a stored part to the processors (once `out` is sent)."""
     key = item_topic_key(part["tenant"], part["batch_id"], item["id"], item["group"])
-    await publish(items, key.encode(), codec.encode("ItemRequested", item_requested(part, item)))
+    await out.add(key.encode(), codec.encode("ItemRequested", item_requested(part, item)))
 
 
 def _stop_on_failure(state: State) -> bool:

@@ -30,7 +30,7 @@ from streams.errors import SubmissionError
 from streams.keys import batch_key, item_topic_key
 from streams.messages import encode_event, item_requested, part_pieces, rejection
 from streams.options import options
-from streams.publish import publish, stop_worker
+from streams.publish import RecordBatches, publish, stop_worker
 from streams.tables import submissions
 from streams.topics import batches, items, ledger, rejected
 from streams.validation import content_hash, validate_submission
@@ -138,15 +138,14 @@ async def _explode_next(
     pieces = part_pieces(sub, deadline_at, submitted_at, prerelease_below=window)
     sent = [await publish(ledger, sub.batch_id.encode(), encode_event(p)) for p in pieces]
     part = pieces[0]  # every piece carries the part's fields
+    head = RecordBatches(items)
     for item in sub.items:
         if aggregation.prereleased(item, window):
-            sent.append(
-                await publish(
-                    items,
-                    item_topic_key(sub.tenant, sub.batch_id, item["id"], item["group"]).encode(),
-                    codec.encode("ItemRequested", item_requested(part, item)),
-                )
+            await head.add(
+                item_topic_key(sub.tenant, sub.batch_id, item["id"], item["group"]).encode(),
+                codec.encode("ItemRequested", item_requested(part, item)),
             )
+    sent += await head.send()
     await asyncio.gather(*sent)  # this part's messages only, not the whole producer
     hashes = dict(entry["hashes"]) if entry else {}
     hashes[str(sub.part)] = content_hash(body)
