@@ -42,10 +42,11 @@ app = faust.App(
     # tenant's submission from waiting behind a big batch's buffered results
     broker_max_poll_records=POLL_RECORDS,
     producer_linger_ms=0,
-    # a bundle's results (`streams.result_bundles`, at most 1 MiB) go out as one record batch
-    # (`streams.publish.publish_batch`); at faust's 16 KiB a bundle took several, each
-    # waiting for the one before it to be sent
-    producer_max_batch_size=1024 * 1024,
+    # a bundle's results (`streams.result_bundles`) go out as record batches
+    # (`streams.publish.RecordBatches`), each waiting for the one before it on its partition
+    # to be sent: at faust's 16 KiB a bundle of 500 no-op results took eight. 1 MiB raised
+    # the peak RSS of a 1,000,000-item batch to 123.8 MiB, against 116.2 at 256 KiB.
+    producer_max_batch_size=256 * 1024,
     table_standby_replicas=0,
     web_enabled=True,
     web_application_options=server_options(),
