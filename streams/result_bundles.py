@@ -55,10 +55,14 @@ class ResultBundler:
     ) -> None:
         """Put an encoded result in its batch's bundle; `on_sent` runs once the bundle is
         with the producer. Sends the bundle first when `raw` would overfill it."""
+        # Every change to the open bundles happens before the first await: other jobs add
+        # while a send waits for the producer, and a bundle put back after that wait would
+        # replace (and lose) the one they started meanwhile.
         key = (tenant, batch_id)
+        ready: list[_Bundle] = []
         bundle = self._open.get(key)
         if bundle is not None and not _takes(len(bundle.raws), bundle.size, raw):
-            await self._send_bundle(batch_id, self._open.pop(key))
+            ready.append(self._open.pop(key))
             bundle = None
         if bundle is None:
             bundle = self._open[key] = _Bundle()
@@ -66,7 +70,9 @@ class ResultBundler:
         bundle.size += len(raw)
         bundle.on_sent.append(on_sent)
         if len(bundle.raws) >= MAX_RESULTS:  # full: no need to wait for the next one
-            await self._send_bundle(batch_id, self._open.pop(key))
+            ready.append(self._open.pop(key))
+        for full in ready:
+            await self._send_bundle(batch_id, full)
 
     async def flush(self) -> None:
         """Send every open bundle."""

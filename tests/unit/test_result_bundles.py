@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from streams import result_bundles
@@ -86,3 +88,25 @@ def test_split_bundles_keeps_order_and_limits(monkeypatch: pytest.MonkeyPatch) -
     bundles = list(split_bundles(raws))
     assert bundles == [[b"a", b"b", b"c"], [b"d", b"eeeeeee"], [b"ffffffffff"], [b"g"]]
     assert list(split_bundles([])) == []
+
+
+async def test_results_added_while_a_bundle_is_being_sent_are_all_sent_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sending waits for the producer; the jobs that add meanwhile must not lose results."""
+    monkeypatch.setattr(result_bundles, "MAX_RESULTS", 5)
+    monkeypatch.setattr(result_bundles, "MAX_BYTES", 12)
+    sent = Sent()
+
+    async def slow_send(batch_id: str, raws: list[bytes]) -> None:
+        await asyncio.sleep(0.001)  # as a send that waits for the partition's batch to go
+        await sent(batch_id, raws)
+
+    bundler = ResultBundler(slow_send)
+    raws = [f"r{n:03d}".encode() for n in range(200)]  # 4 bytes: 3 fill a bundle by size
+    await asyncio.gather(*(bundler.add("t", "b", raw, sent.mark(raw)) for raw in raws))
+    await bundler.flush()
+    got = [r for _, bundle in sent.bundles for r in bundle]
+    assert sorted(got) == raws  # each once
+    assert sorted(sent.marked) == raws
+    assert len(bundler) == 0
