@@ -16,7 +16,7 @@ Schemas are parsed once, at import; each one's JSON-field plan is precomputed so
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -35,6 +35,8 @@ __all__ = [
     "SCHEMAS_DIR",
     "SCHEMA_NAMES",
     "AvroCodec",
+    "JsonText",
+    "json_text",
     "decode",
     "decode_as",
     "decode_submission",
@@ -74,6 +76,27 @@ _Plan = tuple[tuple[str, int, "_Plan"], ...]
 
 _JSON_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _JSON_DECODE = json.JSONDecoder().decode
+_JSON_ENCODE_FINITE = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+
+
+@dataclass(slots=True)
+class JsonText:
+    """A value of a JSON field already written as JSON text: `encode` stores `text` as it
+    is, without parsing and writing it again (an action's output is checked by writing it)."""
+
+    text: str
+
+    @property
+    def value(self) -> Any:
+        return _JSON_DECODE(self.text)
+
+
+def json_text(value: Any) -> JsonText:
+    """`value` as a JSON field stores it; ValueError for NaN or infinity, TypeError for what
+    JSON cannot hold."""
+    return JsonText(_JSON_ENCODE_FINITE(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +243,7 @@ def _to_avro(record: Mapping[str, Any], plan: _Plan) -> dict[str, Any]:
             continue
         try:
             if kind == _JSON:
-                out[name] = _JSON_ENCODE(value)
+                out[name] = value.text if type(value) is JsonText else _JSON_ENCODE(value)
             elif kind == _RECORD:
                 out[name] = _to_avro(value, sub)
             elif kind == _ARRAY:
@@ -234,24 +257,24 @@ def _to_avro(record: Mapping[str, Any], plan: _Plan) -> dict[str, Any]:
     return out
 
 
-def _from_avro(record: dict[str, Any], plan: _Plan) -> None:
-    """Parse, in place, the JSON text of a freshly decoded record."""
+def _from_avro(record: dict[str, Any], plan: _Plan, read: Callable[[str], Any]) -> None:
+    """Turn, in place, the JSON text of a freshly decoded record into `read(text)`."""
     for name, kind, sub in plan:
         value = record.get(name)
         if value is None:
             continue
         if kind == _JSON:
-            record[name] = _JSON_DECODE(value)
+            record[name] = read(value)
         elif kind == _RECORD:
-            _from_avro(value, sub)
+            _from_avro(value, sub, read)
         elif kind == _ARRAY:
             for v in value:
                 if v is not None:
-                    _from_avro(v, sub)
+                    _from_avro(v, sub, read)
         else:
             for v in value.values():
                 if v is not None:
-                    _from_avro(v, sub)
+                    _from_avro(v, sub, read)
 
 
 # --------------------------------------------------------------------------------------
@@ -294,7 +317,9 @@ def encode(schema: str, datum: Mapping[str, Any]) -> bytes:
     return fo.getvalue()
 
 
-def _decode(data: bytes, expected: _Schema | None) -> tuple[_Schema, dict[str, Any]]:
+def _decode(
+    data: bytes, expected: _Schema | None, read_json: Callable[[str], Any] = _JSON_DECODE
+) -> tuple[_Schema, dict[str, Any]]:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError(f"cannot decode {type(data).__name__}: expected bytes")
     data = bytes(data)
@@ -316,7 +341,7 @@ def _decode(data: bytes, expected: _Schema | None) -> tuple[_Schema, dict[str, A
     if record is None:
         record = _read_fastavro(s, data)
     try:
-        _from_avro(record, s.plan)
+        _from_avro(record, s.plan, read_json)
     except (ValueError, RecursionError) as exc:
         raise CodecError(
             f"corrupt {s.name} message: a JSON field is not JSON: {_short(exc)}"
@@ -358,9 +383,12 @@ def decode(data: bytes) -> tuple[str, dict[str, Any]]:
     return s.name, record
 
 
-def decode_as(schema: str, data: bytes) -> dict[str, Any]:
-    """Decode a single-object message that must be of ``schema``."""
-    return _decode(data, _schema(schema))[1]
+def decode_as(schema: str, data: bytes, *, parse_json: bool = True) -> dict[str, Any]:
+    """Decode a single-object message that must be of ``schema``.
+
+    With ``parse_json=False`` its JSON fields come back unparsed, as `JsonText` (which
+    `encode` writes back as it is), for a reader that does not look into them."""
+    return _decode(data, _schema(schema), _JSON_DECODE if parse_json else JsonText)[1]
 
 
 _JSON_CONTENT_TYPES: Final = frozenset({"application/json", "text/json"})

@@ -26,6 +26,7 @@ from urllib.parse import unquote
 import httpx
 
 from streams.aiohttp_transport import AiohttpTransport
+from streams.codec import json_text
 from streams.handlers import ActionContext, get_handler
 from streams.http_headers import HOP_BY_HOP_HEADERS, parse_retry_after
 
@@ -107,10 +108,11 @@ async def run_action(item: Mapping[str, Any], ctx: ActionContext) -> Outcome:
 
 
 def _as_json_value(value: Any) -> Any:
-    """`value` as JSON gives it back (tuples become lists...); raises if it is not JSON-able."""
+    """`value`, or its JSON text when it is a container or a float (so it is stored as JSON
+    gives it back: tuples become lists...); raises if it is not JSON-able."""
     if value is None or type(value) in (bool, int, str):
         return value
-    return json.loads(json.dumps(value, allow_nan=False))
+    return json_text(value)
 
 
 def _describe_exception(exc: BaseException) -> str:

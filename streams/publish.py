@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from faust.types import TopicT
 
 from streams.app import app
+from streams.murmur2 import default_partition
 
 log = logging.getLogger(__name__)
 _crashing: set[asyncio.Future[Any]] = set()
@@ -56,9 +57,9 @@ class RecordBatches:
     """Messages for one topic, gathered per partition and handed to the producer as whole
     record batches by `send`.
 
-    They land on the partition `publish` would pick (the same partitioner), at a fraction of
-    its cost per message: `publish` runs the partitioner and makes a future for each, about
-    a sixth of a worker's core at full load. What is gathered reaches the producer only in
+    They land on the partition `publish` would pick (Kafka's default partitioner, in
+    `streams.murmur2`), at a fraction of its cost per message: `publish` runs aiokafka's
+    partitioner and makes a future for each, about a sixth of a worker's core at full load. What is gathered reaches the producer only in
     `send` (or when a batch fills), so send before the event is done: the producer's flush
     before a commit waits for what it has. A failed batch stops the worker, as in
     `publish`."""
@@ -66,12 +67,14 @@ class RecordBatches:
     def __init__(self, topic: TopicT) -> None:
         self._producer: AIOKafkaProducer = app.producer._ensure_producer()  # type: ignore[attr-defined]
         self._topic = topic.get_topic_name()
-        self._partitions: list[int] = []
+        self._partitions = 0  # the topic's partition count, once known
         self._last: tuple[bytes, int] | None = None  # (key, partition): keys often repeat
         self._batches: dict[int, Any] = {}
 
     async def add(self, key: bytes, value: bytes) -> None:
-        partition = await self._partition(key)
+        if not self._partitions:
+            self._partitions = len(await self._producer.partitions_for(self._topic))
+        partition = self._partition(key)
         batch = self._batches.get(partition)
         if batch is None:
             batch = self._batches[partition] = self._producer.create_batch()
@@ -86,14 +89,10 @@ class RecordBatches:
         batches, self._batches = self._batches, {}
         return [await self._send(partition, batch) for partition, batch in batches.items()]
 
-    async def _partition(self, key: bytes) -> int:
+    def _partition(self, key: bytes) -> int:
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        if not self._partitions:
-            self._partitions = list(await self._producer.partitions_for(self._topic))
-        partitioner = app.producer.partitioner  # faust's producer sets aiokafka's default
-        assert partitioner is not None
-        partition: int = partitioner(key, self._partitions, self._partitions)
+        partition = default_partition(key, self._partitions)
         self._last = (key, partition)
         return partition
 

@@ -174,7 +174,8 @@ class Chunk:
         indexes: set[int] = set()  # an item that ran twice can have both results in a bundle
         for raw in raws:
             try:
-                result = codec.decode_as("ItemResult", raw)
+                # its JSON fields (params, output) unparsed: counting does not read them
+                result = codec.decode_as("ItemResult", raw, parse_json=False)
             except CodecError as exc:
                 log.error("skipping an unreadable result at %s: %s", _event_id(event), exc)
                 continue
@@ -219,11 +220,12 @@ class Chunk:
             if not replay:
                 state.setdefault("early_results", []).append(result["index"])
         else:
-            await self._item_callback(state, result)
+            await self._item_callback(state, raw)
 
-    async def _item_callback(self, state: State, result: dict[str, Any]) -> None:
+    async def _item_callback(self, state: State, raw: bytes) -> None:
         callback = state["callback"]
         if callback and callback.get("mode") in ("item", "both"):
+            result = codec.decode_as("ItemResult", raw)
             await publish(
                 callbacks,
                 state["batch_id"].encode(),
@@ -256,7 +258,7 @@ class Chunk:
             for index in state.pop("early_results", []):
                 early = self.results.get(tenant, batch_id, index)
                 if early is not None:
-                    await self._item_callback(state, codec.decode_as("ItemResult", early))
+                    await self._item_callback(state, early)
         await self._advance(state, event)
 
     async def _send_head_left_out(self, copy: dict[str, Any]) -> None:

@@ -481,6 +481,29 @@ def test_json_values_of_every_kind_survive_at_every_depth(value: Any) -> None:
     assert back_result["output"] == value
     assert type(back_result["output"]) is type(value)
     assert back_result["request"]["params"] == value
+    # a value written ahead as JSON text (an action's output) is stored as the value is
+    written = dict(result, output=codec.json_text(value))
+    assert codec.encode("ItemResult", written) == codec.encode("ItemResult", result)
+
+
+def test_decode_without_parsing_json_gives_json_text_that_encodes_back() -> None:
+    result = dict(FULL["ItemResult"], output={"a": [1, "é"]}, request=item(params={"n": 2}))
+    data = codec.encode("ItemResult", result)
+    lazy = codec.decode_as("ItemResult", data, parse_json=False)
+    assert lazy["output"] == codec.JsonText('{"a":[1,"é"]}')
+    assert lazy["request"]["params"] == codec.JsonText('{"n":2}')
+    assert lazy["request"]["body"] is None
+    assert {k: v for k, v in lazy.items() if k not in ("output", "request")} == {
+        k: v for k, v in codec.decode_as("ItemResult", data).items() if k not in ("output", "request")
+    }
+    assert codec.encode("ItemResult", lazy) == data
+
+
+def test_json_text_refuses_what_json_cannot_hold() -> None:
+    with pytest.raises(ValueError):
+        codec.json_text({"x": float("nan")})
+    with pytest.raises(TypeError):
+        codec.json_text({"x": object()})
 
 
 def test_json_null_and_absent_both_come_back_as_none() -> None:
