@@ -36,12 +36,12 @@ __all__ = [
     "SCHEMA_NAMES",
     "AvroCodec",
     "JsonText",
-    "json_text",
     "decode",
     "decode_as",
     "decode_submission",
     "encode",
     "fingerprint",
+    "json_text",
     "register_codecs",
 ]
 

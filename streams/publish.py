@@ -59,10 +59,10 @@ class RecordBatches:
 
     They land on the partition `publish` would pick (Kafka's default partitioner, in
     `streams.murmur2`), at a fraction of its cost per message: `publish` runs aiokafka's
-    partitioner and makes a future for each, about a sixth of a worker's core at full load. What is gathered reaches the producer only in
-    `send` (or when a batch fills), so send before the event is done: the producer's flush
-    before a commit waits for what it has. A failed batch stops the worker, as in
-    `publish`."""
+    partitioner and makes a future for each, about a sixth of a worker's core at full load.
+    What is gathered reaches the producer only in `send` (or when a batch fills), so send
+    before the event is done: the producer's flush before a commit waits for what it has. A
+    failed batch stops the worker, as in `publish`."""
 
     def __init__(self, topic: TopicT) -> None:
         self._producer: AIOKafkaProducer = app.producer._ensure_producer()  # type: ignore[attr-defined]

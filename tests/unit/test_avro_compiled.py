@@ -110,3 +110,29 @@ def test_unfit_values_are_left_to_fastavro(bad: dict[str, Any]) -> None:
 def test_a_missing_field_without_default_is_unfit() -> None:
     with pytest.raises(Unfit):
         compile_writer(SCHEMAS["ItemResult"])(bytearray(), {"batch_id": "b"})
+
+
+@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 127, 128, 300, 20_000])
+@pytest.mark.parametrize("number", [0, -1, 63, 64, -64, -65, 8191, 8192, 2**31 - 1, -(2**63)])
+def test_lengths_and_numbers_around_the_one_byte_fast_path(length: int, number: int) -> None:
+    schema = SCHEMAS["ItemResult"]
+    datum = {
+        "batch_id": "b" * length,
+        "tenant": "é" * (length // 2),
+        "item_id": "i",
+        "index": number,
+        "success": False,
+        "status": "failed",
+        "code": number if -(2**31) <= number < 2**31 else None,
+        "headers": {"k" * length: "v"},
+        "errors": ["x" * length],
+        "attempts": abs(number) % 2**31,
+        "request": {"id": "i", "stage": number % 2**31},
+    }
+    expected = fastavro_bytes(schema, datum)
+    out = bytearray()
+    compile_writer(schema)(out, datum)
+    assert bytes(out) == expected
+    value, end = compile_reader(schema)(expected, 0)
+    assert end == len(expected)
+    assert value == schemaless_reader(BytesIO(expected), schema, None)

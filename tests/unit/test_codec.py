@@ -494,7 +494,9 @@ def test_decode_without_parsing_json_gives_json_text_that_encodes_back() -> None
     assert lazy["request"]["params"] == codec.JsonText('{"n":2}')
     assert lazy["request"]["body"] is None
     assert {k: v for k, v in lazy.items() if k not in ("output", "request")} == {
-        k: v for k, v in codec.decode_as("ItemResult", data).items() if k not in ("output", "request")
+        k: v
+        for k, v in codec.decode_as("ItemResult", data).items()
+        if k not in ("output", "request")
     }
     assert codec.encode("ItemResult", lazy) == data
 
