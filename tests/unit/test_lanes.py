@@ -174,6 +174,26 @@ async def test_lane_none_runs_each_job_on_its_own() -> None:
     assert lanes.pending == 0
 
 
+async def test_jobs_without_a_lane_that_wait_all_run_at_once_up_to_the_limit() -> None:
+    # a drainer that takes a job while more wait starts the next one: if it did not, these
+    # jobs (each waiting for all of them to have started) would never finish
+    lanes = Lanes(concurrency=8, max_pending=8)
+    started = 0
+    all_started = asyncio.Event()
+
+    async def job() -> None:
+        nonlocal started
+        started += 1
+        if started == 8:
+            all_started.set()
+        await all_started.wait()
+
+    for _ in range(8):
+        await lanes.submit(None, job)  # room for all: no submit lets a job start meanwhile
+    await asyncio.wait_for(lanes.wait_idle(), GUARD_S)
+    assert started == 8 and lanes.busy == 0 and lanes.pending == 0
+
+
 async def test_a_failing_job_does_not_stop_its_lane(caplog: pytest.LogCaptureFixture) -> None:
     # max_pending=2: the later submits wait for room, which failed jobs must give back too
     lanes = Lanes(concurrency=2, max_pending=2)
