@@ -10,6 +10,7 @@ these functions assume each result they are handed is new.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from streams.messages import part_items, piece_of
@@ -96,6 +97,20 @@ def prereleased(item: dict[str, Any], below: int) -> bool:
     return item["stage"] == 0 and item["index"] < below and item["group"] is None
 
 
+def piece_counts(items: Iterable[dict[str, Any]], below: int) -> dict[str, Any]:
+    """What registering a part's piece counts of its items: how many of each stage, and how
+    many the exploder sent at once (`prereleased`). The exploder writes them into the piece
+    (`counts`), so the aggregator need not decode every item to register it; a piece
+    written before that is counted from its items."""
+    stage_posted: dict[str, int] = {}
+    head = 0
+    for item in items:
+        stage = str(item["stage"])
+        stage_posted[stage] = stage_posted.get(stage, 0) + 1
+        head += prereleased(item, below)
+    return {"stage_posted": stage_posted, "prereleased": head}
+
+
 def prerelease_below(part: dict[str, Any]) -> int:
     """The release window of the exploder that sent `part` (its ledger event says), so the
     aggregator knows which items went out at once whatever its own window is."""
@@ -131,11 +146,11 @@ def register_part(state: State, part: dict[str, Any], now: str) -> bool:
         state["parts_received"].append(part["part"])
     state["parts"] = part["parts"]
     state["posted"] += len(part["items"])
-    below = prerelease_below(part)
-    for item in part_items(part):
-        stage = str(item["stage"])
-        state["stage_posted"][stage] = state["stage_posted"].get(stage, 0) + 1
-        state["prereleased"] += prereleased(item, below)
+    counts = part.get("counts") or piece_counts(part_items(part), prerelease_below(part))
+    stage_posted = state["stage_posted"]
+    for stage, count in counts["stage_posted"].items():
+        stage_posted[stage] = stage_posted.get(stage, 0) + count
+    state["prereleased"] += counts["prereleased"]
     if part["part"] == 0 or state["deadline_at"] is None:
         state["deadline_at"] = part["deadline_at"]
         state["metadata"] = part["metadata"]

@@ -136,6 +136,11 @@ async def _explode_next(
     submitted_at = entry["submitted_at"] if entry else iso(now)
     window = options.release_window
     pieces = part_pieces(sub, deadline_at, submitted_at, prerelease_below=window)
+    start = 0
+    for piece in pieces:  # each piece holds the next of the part's items, in order
+        end = start + len(piece["items"])
+        piece["counts"] = aggregation.piece_counts(sub.items[start:end], window)
+        start = end
     sent = [await publish(ledger, sub.batch_id.encode(), encode_event(p)) for p in pieces]
     part = pieces[0]  # every piece carries the part's fields
     head = RecordBatches(items)

@@ -192,6 +192,22 @@ def test_register_part_reads_items_of_events_written_before_items_were_packed() 
     assert packed["prereleased"] == 1  # "b" is in a group: the aggregator releases it
 
 
+def test_register_part_takes_the_counts_the_exploder_wrote_into_the_piece() -> None:
+    items = [item("a", 0), item("b", 1, group="g"), item("c", 2, stage=2), item("d", 900)]
+    below = aggregation.RELEASE_WINDOW
+    counts = aggregation.piece_counts(items, below)
+    # only "a": "b" is in a group, "c" of stage 2, "d" beyond the window
+    assert counts == {"stage_posted": {"0": 3, "2": 1}, "prereleased": 1}
+    with_counts, from_items = state(), state()
+    register_part(with_counts, {**part(items), "counts": counts}, T1)
+    register_part(from_items, part(items), T1)
+    assert with_counts == from_items
+    # with counts, its items are not read: these could not be
+    unread = state()
+    register_part(unread, {**part(items), "items": ["?"] * 4, "counts": counts}, T1)
+    assert unread == from_items
+
+
 def test_register_part_sets_deadline_metadata_callback_and_created_at() -> None:
     s = state()
     register_part(
