@@ -47,21 +47,6 @@ def _write_varint(out: bytearray, value: int) -> None:
     out.append(n)
 
 
-def _integer_writer(low: int, high: int) -> Writer:
-    def write(out: bytearray, value: Any) -> None:
-        if type(value) is not int or not low <= value < high:
-            raise Unfit
-        _write_varint(out, value)
-
-    return write
-
-
-def _write_boolean(out: bytearray, value: Any) -> None:
-    if type(value) is not bool:
-        raise Unfit
-    out.append(1 if value else 0)
-
-
 def _write_double(out: bytearray, value: Any) -> None:
     if type(value) is not float and type(value) is not int:
         raise Unfit
@@ -77,29 +62,6 @@ def _write_string(out: bytearray, value: Any) -> None:
         raise Unfit from None
     _write_varint(out, len(data))
     out += data
-
-
-def _write_bytes(out: bytearray, value: Any) -> None:
-    if type(value) is not bytes:
-        raise Unfit
-    _write_varint(out, len(value))
-    out += value
-
-
-def _write_null(out: bytearray, value: Any) -> None:
-    if value is not None:
-        raise Unfit
-
-
-def _nullable_writer(inner: Writer) -> Writer:
-    def write(out: bytearray, value: Any) -> None:
-        if value is None:
-            out.append(0)
-        else:
-            out.append(2)  # branch 1, zig-zag encoded
-            inner(out, value)
-
-    return write
 
 
 def _array_writer(items: Writer) -> Writer:
@@ -129,17 +91,6 @@ def _map_writer(values: Writer) -> Writer:
     return write
 
 
-_PRIMITIVE_WRITERS: dict[str, Writer] = {
-    "null": _write_null,
-    "boolean": _write_boolean,
-    "int": _integer_writer(*_INT_RANGE),
-    "long": _integer_writer(*_LONG_RANGE),
-    "double": _write_double,
-    "string": _write_string,
-    "bytes": _write_bytes,
-}
-
-
 # ---------------------------------------------------------------------------------------
 # readers
 # ---------------------------------------------------------------------------------------
@@ -162,33 +113,8 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     return (n >> 1) ^ -(n & 1), pos
 
 
-def _integer_reader(low: int, high: int) -> Reader:
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        value, pos = _read_varint(data, pos)
-        if not low <= value < high:
-            raise Unfit
-        return value, pos
-
-    return read
-
-
-def _read_boolean(data: bytes, pos: int) -> tuple[Any, int]:
-    byte = data[pos]
-    if byte > 1:
-        raise Unfit
-    return byte == 1, pos + 1
-
-
 def _read_double(data: bytes, pos: int) -> tuple[Any, int]:
     return _DOUBLE.unpack_from(data, pos)[0], pos + 8
-
-
-def _read_blob(data: bytes, pos: int) -> tuple[bytes, int]:
-    size, pos = _read_varint(data, pos)
-    end = pos + size
-    if size < 0 or end > len(data):
-        raise Unfit
-    return data[pos:end], end
 
 
 def _read_string(data: bytes, pos: int) -> tuple[Any, int]:
@@ -200,22 +126,6 @@ def _read_string(data: bytes, pos: int) -> tuple[Any, int]:
         return data[pos:end].decode(), end
     except UnicodeDecodeError:
         raise Unfit from None
-
-
-def _read_null(data: bytes, pos: int) -> tuple[Any, int]:
-    return None, pos
-
-
-def _nullable_reader(inner: Reader) -> Reader:
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        branch = data[pos]
-        if branch == 0:
-            return None, pos + 1
-        if branch != 2:
-            raise Unfit
-        return inner(data, pos + 1)
-
-    return read
 
 
 def _block_count(data: bytes, pos: int) -> tuple[int, int]:
@@ -255,17 +165,6 @@ def _map_reader(values: Reader) -> Reader:
     return read
 
 
-_PRIMITIVE_READERS: dict[str, Reader] = {
-    "null": _read_null,
-    "boolean": _read_boolean,
-    "int": _integer_reader(*_INT_RANGE),
-    "long": _integer_reader(*_LONG_RANGE),
-    "double": _read_double,
-    "string": _read_string,
-    "bytes": _read_blob,
-}
-
-
 def _named_types(schema: Any, named: dict[str, Any] | None) -> dict[str, Any]:
     if named is not None:
         return named
@@ -292,6 +191,7 @@ def _non_null_branch(union: list[Any]) -> Any:
 # item. Arrays and maps call the closures above, which call generated code for their items.
 
 _INDENT = "    "
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "double", "string", "bytes"})
 
 
 class _Source:
@@ -317,7 +217,7 @@ class _Source:
 
     def resolve(self, schema: Any) -> Any:
         """A named type's definition; a primitive's name or an inline type as it is."""
-        if isinstance(schema, str) and schema not in _PRIMITIVE_READERS:
+        if isinstance(schema, str) and schema not in _PRIMITIVES:
             return self.named[schema]
         return schema
 
@@ -402,8 +302,8 @@ def _call_reader(schema: Any, named: dict[str, Any]) -> Reader:
         return _array_reader(compile_reader(schema["items"], named))
     if kind == "map":
         return _map_reader(compile_reader(schema["values"], named))
-    if kind in _PRIMITIVE_READERS:
-        return _PRIMITIVE_READERS[kind]
+    if kind == "double":
+        return _read_double
     raise ValueError(f"no compiled reader for Avro type {kind!r}")
 
 
@@ -493,8 +393,8 @@ def _call_writer(schema: Any, named: dict[str, Any]) -> Writer:
         return _array_writer(compile_writer(schema["items"], named))
     if kind == "map":
         return _map_writer(compile_writer(schema["values"], named))
-    if kind in _PRIMITIVE_WRITERS:
-        return _PRIMITIVE_WRITERS[kind]
+    if kind == "double":
+        return _write_double
     raise ValueError(f"no compiled writer for Avro type {kind!r}")
 
 
