@@ -42,4 +42,5 @@ def run_worker(
     # profile of 10-item batches run one at a time). Without it the root logger keeps
     # `loglevel`.
     worker.spinner = None
+    heap.freeze_startup_objects()
     worker.execute_from_commandline()
