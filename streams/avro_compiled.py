@@ -221,11 +221,11 @@ class _Source:
             return self.named[schema]
         return schema
 
-    def function(self, signature: str, body_depth_lines: list[str], result: str) -> Any:
+    def function(self, signature: str, body: list[str], result: str) -> Any:
         text = "\n".join(
             [
                 f"def {signature}:",
-                *body_depth_lines,
+                *body,
                 f"{_INDENT}return {result}",
             ]
         )
