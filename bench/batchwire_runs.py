@@ -128,10 +128,15 @@ async def callback_latency(
 
 
 async def peak_rss(
-    bootstrap: str, workdir: Path, size: int, *, time_limit_s: float
+    bootstrap: str,
+    workdir: Path,
+    size: int,
+    *,
+    time_limit_s: float,
+    worker_flags: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """(e): a fresh worker runs one batch of `size` no-op items; its resident set at ready
-    and its peak (`VmHWM`) once the batch has ended."""
+    and its peak (`VmHWM`) once the batch has ended (with its item processes', if any)."""
     prefix = new_prefix(f"rss{size}")
     env = worker_env(
         bootstrap=bootstrap,
@@ -139,7 +144,8 @@ async def peak_rss(
         data_dir=workdir / f"rss-{size}-data",
         web_port=free_port(),
     )
-    with batchwire_worker(env, workdir / f"worker-rss-{size}.log") as worker:
+    log_path = workdir / f"worker-rss-{size}.log"
+    with batchwire_worker(env, log_path, flags=worker_flags) as worker:
         at_ready = memory_kib(worker.pid)
         async with (
             KafkaBatches(bootstrap, topic_prefix=prefix) as client,

@@ -70,9 +70,11 @@ def _get(results: dict[str, Any], *path: str) -> Any:
 def table(results: dict[str, Any]) -> str:
     """The side-by-side table: throughput with ratios, latency, RSS."""
     s = results["scenarios"]
+    flags = " ".join(results.get("worker_flags") or []) or "(none)"
     lines = [
+        f"batchwire worker flags: {flags}",
         f"{'':<40} {'batchwire':>11} {'raw limit':>11} {'Celery':>11} {'bw/limit':>9} "
-        f"{'bw/Celery':>9}"
+        f"{'bw/Celery':>9}",
     ]
     for key, label in (("single", "(a) one batch, items/s"), ("many", "(b) many batches, items/s")):
         bw = _get(s, key, "items_per_s")

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import datetime
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -88,7 +89,12 @@ async def _limit(bootstrap: str, profile: Profile) -> dict[str, Any]:
 
 
 async def _batchwire(
-    bootstrap: str, workdir: Path, profile: Profile, chosen: set[str], out: dict[str, Any]
+    bootstrap: str,
+    workdir: Path,
+    profile: Profile,
+    chosen: set[str],
+    out: dict[str, Any],
+    worker_flags: tuple[str, ...],
 ) -> None:
     """(a)-(d) on one worker (and the connector for (c))."""
     receiver = CallbackReceiver()
@@ -109,7 +115,10 @@ async def _batchwire(
         _say("starting a worker")
         with (
             batchwire_worker(
-                env, workdir / "worker-main.log", concurrency=profile.http_concurrency
+                env,
+                workdir / "worker-main.log",
+                concurrency=profile.http_concurrency,
+                flags=worker_flags,
             ) as worker,
             connector,
         ):
@@ -148,25 +157,37 @@ async def _http(pipe: Pipeline, profile: Profile) -> dict[str, Any]:
     return {**result, "concurrency": profile.http_concurrency}
 
 
-async def _rss(bootstrap: str, workdir: Path, profile: Profile) -> dict[str, Any]:
+async def _rss(
+    bootstrap: str, workdir: Path, profile: Profile, worker_flags: tuple[str, ...]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for size in profile.rss_sizes:
         run = partial(
-            batchwire_runs.peak_rss, bootstrap, workdir, size, time_limit_s=profile.time_limit(size)
+            batchwire_runs.peak_rss,
+            bootstrap,
+            workdir,
+            size,
+            time_limit_s=profile.time_limit(size),
+            worker_flags=worker_flags,
         )
         await _record(out, str(size), run)
     return out
 
 
 async def _kafka_side(
-    bootstrap: str, workdir: Path, profile: Profile, chosen: set[str], out: dict[str, Any]
+    bootstrap: str,
+    workdir: Path,
+    profile: Profile,
+    chosen: set[str],
+    out: dict[str, Any],
+    worker_flags: tuple[str, ...],
 ) -> None:
     if "limit" in chosen:
         await _record(out, "limit", lambda: _limit(bootstrap, profile))
     if chosen & {"single", "many", "latency", "http"}:
-        await _batchwire(bootstrap, workdir, profile, chosen, out)
+        await _batchwire(bootstrap, workdir, profile, chosen, out, worker_flags)
     if "rss" in chosen:
-        await _record(out, "rss", lambda: _rss(bootstrap, workdir, profile))
+        await _record(out, "rss", lambda: _rss(bootstrap, workdir, profile, worker_flags))
 
 
 def _celery(workdir: Path, profile: Profile, tune: bool) -> dict[str, Any]:
@@ -227,6 +248,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-items", type=int, help="(d) HTTP items")
     parser.add_argument("--http-concurrency", type=int, help="(d) the worker's --concurrency")
     parser.add_argument("--rss-sizes", help="(e) comma-separated batch sizes")
+    parser.add_argument(
+        "--worker-flags",
+        default="",
+        help="more flags for every batchwire worker, e.g. '--processes 1 --release-window 1000'",
+    )
     parser.add_argument("--celery-tune", action="store_true", help="try Celery configurations")
     parser.add_argument("--workdir", type=Path, help="logs and data (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go")
@@ -256,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         rss_sizes=tuple(int(s) for s in args.rss_sizes.split(",")) if args.rss_sizes else None,
     )
     chosen = _chosen(args.only, args.skip)
+    worker_flags = tuple(shlex.split(args.worker_flags))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="batchwire-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     today = datetime.date.today().isoformat()
@@ -263,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": today,
         "command": " ".join(["scripts/bench", *(argv if argv is not None else sys.argv[1:])]),
         "profile": dataclasses.asdict(profile),
+        "worker_flags": list(worker_flags),
         "scenarios_run": sorted(chosen, key=SCENARIOS.index),
         "scenarios": {},
     }
@@ -273,7 +301,9 @@ def main(argv: list[str] | None = None) -> None:
         _say("starting a Kafka broker")
         with kafka_broker(workdir / "kafka") as (bootstrap, kafka_version):
             _say(f"broker at {bootstrap}")
-            asyncio.run(_kafka_side(bootstrap, workdir, profile, chosen, results["scenarios"]))
+            asyncio.run(
+                _kafka_side(bootstrap, workdir, profile, chosen, results["scenarios"], worker_flags)
+            )
     results["machine"] = machine_facts(kafka_version)
     if "celery" in chosen:
         try:
@@ -284,6 +314,8 @@ def main(argv: list[str] | None = None) -> None:
     results["wall_s"] = round(time.monotonic() - started, 1)
     print(table(results))
     stem = today + ("" if profile.name == "full" else f"-{profile.name}")
+    if worker_flags:  # e.g. 2026-12-03-processes-1-release-window-1000
+        stem += "-" + "-".join(flag.lstrip("-") for flag in worker_flags)
     write_json(results, args.out / f"{stem}.json")
     png = write_png(results, args.out / f"{stem}.png")
     print(f"\nwrote {args.out / f'{stem}.json'}" + (f" and {stem}.png" if png else ""))

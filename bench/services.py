@@ -63,13 +63,21 @@ def worker_env(
 
 
 def memory_kib(pid: int) -> dict[str, int]:
-    """`VmRSS` (now) and `VmHWM` (peak resident set since start) of a process, in KiB."""
-    found: dict[str, int] = {}
+    """`VmRSS` (now) and `VmHWM` (peak resident set since start) of a process, in KiB, each
+    summed with its children's (a worker's item-processor processes, `--processes`): the
+    sum of peaks is at least the peak of the sum."""
+    found = {"VmRSS": 0, "VmHWM": 0}
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                found[name] = int(rest.split()[0])
+            if name in found:
+                found[name] += int(rest.split()[0])
+    children = ""
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    for child in children.split():
+        for name, kib in memory_kib(int(child)).items():
+            found[name] += kib
     return found
 
 
@@ -140,14 +148,18 @@ class BatchwireProcess:
 
 @contextlib.contextmanager
 def batchwire_worker(
-    env: Mapping[str, str], log_path: Path, *, concurrency: int = 64
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    concurrency: int = 64,
+    flags: tuple[str, ...] = (),
 ) -> Iterator[BatchwireProcess]:
-    """A ready worker, stopped on exit."""
+    """A ready worker, stopped on exit; `flags` are more `batchwire worker` flags."""
     worker = BatchwireProcess(
         "worker",
         dict(env),
         log_path,
-        args=("--loglevel", "warning", "--concurrency", str(concurrency)),
+        args=("--loglevel", "warning", "--concurrency", str(concurrency), *flags),
     )
     try:
         worker.start().wait_ready()

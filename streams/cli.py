@@ -84,7 +84,16 @@ def status(broker: LocalBroker) -> None:
     "--concurrency",
     default=64,
     show_default=True,
-    help="Items running at once in this worker (groups run concurrently).",
+    help="Items running at once in this worker (groups run concurrently); with --processes, "
+    "in each item-processor process.",
+)
+@click.option(
+    "--processes",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Item-processor processes to start: items then run beside the worker's own process "
+    "(aggregation, explosion, HTTP), on other cores. 0 runs them in the worker's process.",
 )
 @click.option(
     "--retry-non-idempotent",
@@ -126,6 +135,7 @@ def worker(
     web_host: str,
     canonical_url: str | None,
     concurrency: int,
+    processes: int,
     retry_non_idempotent: bool,
     retention_days: float,
     session_timeout: float,
@@ -138,6 +148,7 @@ def worker(
 
     tunables = WorkerOptions(
         concurrency=concurrency,
+        processes=processes,
         retry_non_idempotent=retry_non_idempotent,
         retention_days=retention_days,
         session_timeout_s=session_timeout,

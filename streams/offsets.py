@@ -76,13 +76,20 @@ async def commit_finished(
 
 class OnRevoked(ConsumerRebalanceListener):
     """A rebalance listener that hands the revoked partitions to `callback` (which commits
-    what is finished before another consumer takes them)."""
+    what is finished before another consumer takes them), and calls `joined` after each
+    assignment (an empty one too: the consumer is in its group)."""
 
-    def __init__(self, callback: Callable[[list[TopicPartition]], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        callback: Callable[[list[TopicPartition]], Awaitable[None]],
+        joined: Callable[[], None] | None = None,
+    ) -> None:
         self.callback = callback
+        self.joined = joined
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         await self.callback(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        return None
+        if self.joined is not None:
+            self.joined()

@@ -10,8 +10,12 @@ from streams.aggregation import RELEASE_WINDOW, SHARED_RELEASE_WINDOW
 
 @dataclass
 class WorkerOptions:
-    #: items running at once per worker (different groups run concurrently)
+    #: items running at once per worker (different groups run concurrently); with
+    #: `processes`, per item-processor process
     concurrency: int = 64
+    #: item-processor processes the worker starts (`streams.item_processes`); 0 runs the
+    #: items in the worker's own process
+    processes: int = 0
     #: retry POST and PATCH items on 429/5xx too (off: only idempotent methods are retried)
     retry_non_idempotent: bool = False
     #: days a finished batch's status and results stay available for lookups

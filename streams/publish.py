@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -21,13 +21,22 @@ from streams.murmur2 import default_partition
 
 log = logging.getLogger(__name__)
 _crashing: set[asyncio.Future[Any]] = set()
+#: what `stop_worker` does after logging: crash the Faust app, or, in an item-processor
+#: process (`streams.item_process_main`), which runs no Faust worker, end that process
+_stop: Callable[[BaseException], Awaitable[None]] = app.crash
+
+
+def on_fault(stop: Callable[[BaseException], Awaitable[None]]) -> None:
+    """Make `stop_worker` call `stop` instead of crashing the Faust app."""
+    global _stop
+    _stop = stop
 
 
 async def stop_worker(exc: BaseException, doing: str) -> None:
     """Stop the worker on a fault (not bad input): what it was doing is not acknowledged, so
     it is redelivered when the worker (or another) takes the partition again."""
     log.critical("%s failed: %r; stopping the worker", doing, exc, exc_info=exc)
-    await app.crash(exc)
+    await _stop(exc)
 
 
 def _check(fut: asyncio.Future[Any]) -> None:

@@ -37,6 +37,7 @@ from streams.errors import CodecError
 from streams.executors import HttpExecutor, Outcome, run_action
 from streams.fair import FairQueue
 from streams.handlers import ActionContext
+from streams.item_processes import ItemProcesses
 from streams.keys import batch_key
 from streams.lanes import Job, Lanes
 from streams.messages import item_result
@@ -70,9 +71,12 @@ async def follow_controls() -> None:
 
 @app.task
 async def process_items() -> None:
-    processor = ItemProcessor(settings.kafka_bootstrap, f"{app.conf.id}-process")
+    """Run this worker's items: here, or in processes of their own (`--processes`)."""
     try:
-        await processor.run()
+        if options.processes:
+            await ItemProcesses(options.processes).run()
+        else:
+            await ItemProcessor(settings.kafka_bootstrap, f"{app.conf.id}-process").run()
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -94,6 +98,8 @@ class ItemProcessor:
             settings.target_urls, retry_non_idempotent=options.retry_non_idempotent
         )
         self.tracker = OffsetTracker()
+        #: whether the consumer has joined its group (had an assignment, maybe empty)
+        self.joined = False
         self.bundler = ResultBundler(publish_bundle)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -107,7 +113,9 @@ class ItemProcessor:
         """Take items until cancelled (the worker stopping)."""
         ItemProcessor.current = self
         await self.consumer.start()
-        self.consumer.subscribe([items.get_topic_name()], listener=OnRevoked(self.on_revoked))
+        self.consumer.subscribe(
+            [items.get_topic_name()], listener=OnRevoked(self.on_revoked, self._joined)
+        )
         dispatcher = asyncio.ensure_future(self._dispatch())
         bundles = asyncio.ensure_future(self._send_bundles())
         try:
@@ -184,6 +192,9 @@ class ItemProcessor:
     async def commit(self) -> None:
         await self.bundler.flush()
         await commit_finished(self.consumer, self.tracker, app.producer.flush)
+
+    def _joined(self) -> None:
+        self.joined = True
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
         """Commit what is finished; the new owner re-runs the rest (counted once)."""

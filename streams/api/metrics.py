@@ -8,7 +8,8 @@ from faust import web
 
 from streams.agents.process import ItemProcessor
 from streams.app import app
-from streams.metrics import render
+from streams.item_processes import ItemProcesses
+from streams.metrics import metrics, render
 from streams.tables import active_batches
 
 
@@ -22,11 +23,16 @@ async def consumer_lag() -> dict[str, int]:
     processor = ItemProcessor.current
     if processor is not None:  # the item processors' own consumer group
         lag.update(await processor.lag())
+    processes = ItemProcesses.current
+    if processes is not None:
+        lag.update(processes.lag())
     return dict(lag)
 
 
 @app.page("/metrics")
 class Metrics(web.View):
     async def get(self, request: web.Request) -> web.Response:
-        text = render(len(active_batches), await consumer_lag())
+        processes = ItemProcesses.current
+        shown = metrics.plus(processes.reports.values()) if processes is not None else metrics
+        text = render(len(active_batches), await consumer_lag(), shown)
         return self.text(text, content_type="text/plain; version=0.0.4")

@@ -31,3 +31,18 @@ def test_a_session_timeout_the_broker_would_refuse_is_a_usage_error(seconds: str
     result = CliRunner().invoke(main, ["worker", "--session-timeout", seconds])
     assert result.exit_code == 2
     assert "--session-timeout" in result.output
+
+
+def test_processes_reach_the_worker_and_default_to_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(streams.worker, "run_worker", lambda **kw: seen.update(kw))
+    assert CliRunner().invoke(main, ["worker"]).exit_code == 0
+    assert seen["tunables"].processes == 0
+    assert CliRunner().invoke(main, ["worker", "--processes", "3"]).exit_code == 0
+    assert seen["tunables"].processes == 3
+
+
+def test_negative_processes_are_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["worker", "--processes", "-1"])
+    assert result.exit_code == 2
+    assert "--processes" in result.output
