@@ -17,7 +17,12 @@ import json
 import logging
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.agents.process import ItemProcessor
+
+log = logging.getLogger(__name__)
 
 #: seconds between two reports (the first one too: the worker is ready once every process
 #: has reported that its consumer joined the group)
@@ -81,10 +86,10 @@ async def _serve() -> int:
             return stopped.result()
         task = next(task for task in tasks if task.done())
         if not tasks[task]:
-            logging.getLogger(__name__).info("the worker is gone; stopping")
+            log.info("the worker is gone; stopping")
             return 0
         exc = None if task.cancelled() else task.exception()
-        logging.getLogger(__name__).critical("%s ended: %r", tasks[task], exc, exc_info=exc)
+        log.critical("%s ended: %r", tasks[task], exc, exc_info=exc)
         return 1
     finally:
         for task in tasks:
@@ -93,7 +98,7 @@ async def _serve() -> int:
         await app.producer.stop()
 
 
-async def _report(processor: Any) -> None:
+async def _report(processor: ItemProcessor) -> None:
     """Report until the worker stops reading (its end of the pipe is closed)."""
     from aiokafka.errors import IllegalStateError, KafkaError
 

@@ -75,15 +75,25 @@ async def restart(process: WorkerProcess, *, kill: bool, wait_ready: bool = True
     await asyncio.to_thread(process.start, wait_ready=wait_ready)
 
 
+@pytest.mark.parametrize(
+    "processes", [(), ("--processes", "1")], ids=["items-in-the-worker", "item-process"]
+)
 async def test_kill_9_a_worker_at_random_moments(
-    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+    worker_factory: WorkerFactory,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    processes: tuple[str, ...],
 ) -> None:
     """Scenario 1: one worker, kill -9 at random moments during a big batch, restarted.
     Then one more kill -9 and a restart on an empty data dir (a lost disk): the worker
     rebuilds its tables from their changelogs alone, so they must hold every write of the
-    runs before, even one that a kill caught between the local store and the changelog."""
+    runs before, even one that a kill caught between the local store and the changelog.
+    With `--processes 1`, each kill also ends the worker's item process (its items go to
+    the next one)."""
     n, kills = items(3000, 100_000), pick(3, 10)
-    worker = await asyncio.to_thread(worker_factory, HANDLER_MODULES, args=FAST_FAILOVER)
+    worker = await asyncio.to_thread(
+        worker_factory, HANDLER_MODULES, args=(*FAST_FAILOVER, *processes)
+    )
     batch, submitted = fault_batch("kill-9", n, work_ms=WORK_MS)
     started = time.monotonic()
     await submit_in_parts(kafka_bootstrap, topic_prefix, batch)
@@ -108,7 +118,7 @@ async def test_kill_9_a_worker_at_random_moments(
         prefix=topic_prefix,
         submitted=submitted,
         urls=[worker.url],
-        fault=f"worker kill -9 ({profile()})",
+        fault=f"worker kill -9{' ' + ' '.join(processes) if processes else ''} ({profile()})",
         injected=injected + 1,
         started=started,
         timeout=END_TIMEOUT,
