@@ -85,11 +85,11 @@ async def _serve() -> int:
         if stopped.done():
             return stopped.result()
         task = next(task for task in tasks if task.done())
-        if not tasks[task]:
+        exc = None if task.cancelled() else task.exception()
+        if exc is None and not tasks[task]:
             log.info("the worker is gone; stopping")
             return 0
-        exc = None if task.cancelled() else task.exception()
-        log.critical("%s ended: %r", tasks[task], exc, exc_info=exc)
+        log.critical("%s ended: %r", tasks[task] or "watching the worker", exc, exc_info=exc)
         return 1
     finally:
         for task in tasks:

@@ -1,7 +1,7 @@
 """A worker's item-processor processes (`batchwire worker --processes N`).
 
 A worker's event loop runs on one core. On one big batch, decoding, running and encoding its
-items took about two fifths of that core, beside the exploder, the aggregator and Kafka's
+items took about a third of that core, beside the exploder, the aggregator and Kafka's
 client (bench/README.md, "Item-processor processes"). With `--processes N` the items run in
 N processes of their own (`streams.item_process_main`), on other cores, and the worker's
 process keeps the Faust agents, the tables and the HTTP views.
@@ -29,7 +29,8 @@ from streams.options import options
 
 log = logging.getLogger(__name__)
 
-#: seconds a process gets to finish its running items and commit before it is killed
+#: seconds a process gets to finish its running items and commit before it is killed (its
+#: processor waits up to `streams.agents.process.STOP_GRACE_S` for the items)
 STOP_GRACE_S = 15.0
 
 
