@@ -30,22 +30,16 @@ REPORT_INTERVAL_S = 0.5
 
 
 def main(argv: list[str]) -> int:
-    tunables: dict[str, Any] = json.loads(argv[1])
     logging.basicConfig(
         level=argv[2],
         stream=sys.stderr,
         format="[%(asctime)s] [item process %(process)d] [%(levelname)s] %(name)s: %(message)s",
     )
-    from streams import fair_fetch, heap, log_limits
-    from streams.app import load_modules
-    from streams.options import options
+    from streams import heap
+    from streams.options import WorkerOptions
+    from streams.worker import prepare_process
 
-    for name, value in tunables.items():
-        setattr(options, name, value)
-    heap.fix_mmap_threshold()  # as the worker does (streams.worker), where it applies here
-    load_modules()
-    fair_fetch.install()
-    log_limits.install()
+    prepare_process(WorkerOptions(**json.loads(argv[1])))
     heap.freeze_startup_objects()
     return asyncio.run(_serve())
 

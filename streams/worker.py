@@ -5,6 +5,22 @@ from __future__ import annotations
 from streams.options import WorkerOptions, options
 
 
+def prepare_process(tunables: WorkerOptions | None) -> None:
+    """What a worker and each of its item processes (`streams.item_process_main`) do first:
+    the tunables, glibc's mmap threshold (`streams.heap`), the app's modules and handlers,
+    aiokafka's partitions taken in turn and its log limited."""
+    from streams import fair_fetch, heap, log_limits
+    from streams.app import load_modules
+
+    heap.fix_mmap_threshold()
+    if tunables is not None:  # the one shared instance the agents read
+        for name, value in vars(tunables).items():
+            setattr(options, name, value)
+    load_modules()
+    fair_fetch.install()
+    log_limits.install()
+
+
 def run_worker(
     *,
     loglevel: str = "info",
@@ -16,20 +32,14 @@ def run_worker(
 
     from yarl import URL
 
-    from streams import fair_fetch, fetch_wait, heap, log_limits, paused_fetch
+    from streams import fetch_wait, heap, paused_fetch
     from streams.api.protocol import install_parse_error_answers
-    from streams.app import app, load_modules, settings
+    from streams.app import app, settings
     from streams.topics import declare_topics
 
-    heap.fix_mmap_threshold()
-    if tunables is not None:  # the one shared instance the agents read
-        for name, value in vars(tunables).items():
-            setattr(options, name, value)
-    load_modules()
-    fair_fetch.install()
+    prepare_process(tunables)
     fetch_wait.install()
     paused_fetch.install()
-    log_limits.install()
     install_parse_error_answers()
     asyncio.run(declare_topics(settings.kafka_bootstrap))
     app.conf.web_host = web_host
