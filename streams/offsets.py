@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -93,3 +94,23 @@ class OnRevoked(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         if self.joined is not None:
             self.joined()
+
+
+async def topic_lag(consumer: Any) -> dict[str, int]:
+    """Messages not yet consumed per topic, over the consumer's assigned partitions (an
+    aiokafka consumer, or faust's, which answers the same three calls).
+
+    A partition whose high watermark or position is not known yet counts for nothing: it
+    has not been fetched since it was assigned, or it is paused (`streams.paused_fetch`
+    pauses faust's changelog partitions, and aiokafka has no high watermark for them)."""
+    lag: dict[str, int] = {}
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        try:
+            position = await consumer.position(tp)
+        except IllegalStateError:  # no longer assigned
+            continue
+        if highwater is None or position is None:
+            continue
+        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - position)
+    return lag

@@ -42,7 +42,7 @@ from streams.keys import batch_key
 from streams.lanes import Job, Lanes
 from streams.messages import item_result
 from streams.metrics import metrics
-from streams.offsets import OffsetTracker, OnRevoked, commit_finished
+from streams.offsets import OffsetTracker, OnRevoked, commit_finished, topic_lag
 from streams.options import options
 from streams.publish import stop_worker
 from streams.result_bundles import WITHIN_S, ResultBundler, publish_bundle
@@ -204,15 +204,7 @@ class ItemProcessor:
 
     async def lag(self) -> dict[str, int]:
         """Messages not yet fetched, per topic (for `/metrics`)."""
-        out: dict[str, int] = {}
-        for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                continue
-            with contextlib.suppress(IllegalStateError):
-                position = await self.consumer.position(tp)
-                out[tp.topic] = out.get(tp.topic, 0) + max(0, highwater - position)
-        return out
+        return await topic_lag(self.consumer)
 
 
 def _skip_reason(req: dict[str, Any]) -> str | None:

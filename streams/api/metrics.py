@@ -10,16 +10,12 @@ from streams.agents.process import ItemProcessor
 from streams.app import app
 from streams.item_processes import ItemProcesses
 from streams.metrics import metrics, render
+from streams.offsets import topic_lag
 from streams.tables import active_batches
 
 
 async def consumer_lag() -> dict[str, int]:
-    lag: Counter[str] = Counter()
-    consumer = app.consumer
-    for tp in consumer.assignment():
-        position = await consumer.position(tp)
-        if position is not None:
-            lag[tp.topic] += max(0, consumer.highwater(tp) - position)
+    lag: Counter[str] = Counter(await topic_lag(app.consumer))
     processor = ItemProcessor.current
     if processor is not None:  # the item processors' own consumer group
         lag.update(await processor.lag())
