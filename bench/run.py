@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     today = datetime.date.today().isoformat()
     results: dict[str, Any] = {
         "date": today,
-        "command": " ".join(["scripts/bench", *(argv if argv is not None else sys.argv[1:])]),
+        "command": shlex.join(["scripts/bench", *(argv if argv is not None else sys.argv[1:])]),
         "profile": dataclasses.asdict(profile),
         "worker_flags": list(worker_flags),
         "scenarios_run": sorted(chosen, key=SCENARIOS.index),

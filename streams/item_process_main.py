@@ -94,14 +94,14 @@ async def _serve() -> int:
 
 async def _report(processor: ItemProcessor) -> None:
     """Report until the worker stops reading (its end of the pipe is closed)."""
-    from aiokafka.errors import IllegalStateError, KafkaError
+    from aiokafka.errors import KafkaError
 
     from streams.metrics import metrics
 
     while True:
         await asyncio.sleep(REPORT_INTERVAL_S)
         lag: dict[str, int] = {}
-        with contextlib.suppress(KafkaError, IllegalStateError):
+        with contextlib.suppress(KafkaError):  # revoked partitions: `topic_lag` skips them
             lag = await processor.lag()
         report = {**metrics.item_report(), "lag": lag, "joined": processor.joined}
         try:

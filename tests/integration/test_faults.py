@@ -118,7 +118,7 @@ async def test_kill_9_a_worker_at_random_moments(
         prefix=topic_prefix,
         submitted=submitted,
         urls=[worker.url],
-        fault=f"worker kill -9{' ' + ' '.join(processes) if processes else ''} ({profile()})",
+        fault=" ".join(["worker kill -9", *processes, f"({profile()})"]),
         injected=injected + 1,
         started=started,
         timeout=END_TIMEOUT,
