@@ -12,7 +12,7 @@ from streams import codec
 from streams.aggregation import RELEASE_WINDOW
 from streams.clock import iso
 from streams.keys import item_topic_key
-from streams.messages import item_requested, item_result, part_pieces
+from streams.messages import item_requested, item_result, part_fields
 from streams.parts import split_parts
 from streams.validation import validate_submission
 
@@ -91,9 +91,9 @@ def wire_batch(batch_id: str, count: int) -> WireBatch:
             first_index=first_index,
         )
         first_index += len(sub.items)
-        part = part_pieces(
+        part = part_fields(
             sub, deadline_at=0.0, submitted_at=iso(), prerelease_below=RELEASE_WINDOW
-        )[0]  # every piece carries the part's fields
+        )
         items.append([])
         for item in sub.items:
             req = item_requested(part, item)

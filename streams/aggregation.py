@@ -10,10 +10,11 @@ these functions assume each result they are handed is new.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from streams.messages import part_items, piece_of
+if TYPE_CHECKING:
+    from streams.ledger_pieces import PieceItem
 
 State = dict[str, Any]
 
@@ -90,28 +91,27 @@ def upgrade(state: State) -> State:
     return state
 
 
-def prereleased(item: dict[str, Any], below: int) -> bool:
+def prereleased(item: PieceItem, below: int) -> bool:
     """Items the exploder sends straight away (the head of stage 0 up to index `below`,
     its release window, outside any group); the aggregator releases every other item. A
     group's items all come from the aggregator, so they reach `batchwire.items` in order."""
-    return item["stage"] == 0 and item["index"] < below and item["group"] is None
+    return item.stage == 0 and item.index < below and not item.grouped
 
 
-def piece_counts(items: Iterable[dict[str, Any]], below: int) -> dict[str, Any]:
+def piece_counts(items: Iterable[PieceItem], below: int) -> dict[str, Any]:
     """What registering a part's piece counts of its items: how many of each stage, and how
-    many the exploder sent at once (`prereleased`). The exploder writes them into the piece
-    (`counts`), so the aggregator need not decode every item to register it; a piece
-    written before that is counted from its items."""
+    many the exploder sent at once (`prereleased`). The piece carries them (`counts`), so
+    the aggregator need not walk its items to register it."""
     stage_posted: dict[str, int] = {}
     head = 0
     for item in items:
-        stage = str(item["stage"])
+        stage = str(item.stage)
         stage_posted[stage] = stage_posted.get(stage, 0) + 1
         head += prereleased(item, below)
     return {"stage_posted": stage_posted, "prereleased": head}
 
 
-def prerelease_below(part: dict[str, Any]) -> int:
+def prerelease_below(part: Mapping[str, Any]) -> int:
     """The release window of the exploder that sent `part` (its ledger event says), so the
     aggregator knows which items went out at once whatever its own window is."""
     return int(part.get("prerelease_below", LEGACY_RELEASE_WINDOW))
@@ -135,18 +135,18 @@ def is_final(state: State) -> bool:
 
 
 def register_part(state: State, part: dict[str, Any], now: str) -> bool:
-    """Count the items of a part's piece (`messages.part_pieces`) as posted; False when this
-    piece was registered before. The part counts as received with its last piece."""
-    piece, pieces = piece_of(part)
+    """Count the items of a part's piece (the fields of a `ledger_pieces.Piece`) as posted;
+    False when this piece was registered before. The part counts as received with its last
+    piece."""
     received = state["pieces_received"].setdefault(str(part["part"]), [])
-    if piece in received:
+    if part["piece"] in received:
         return False
-    received.append(piece)
-    if len(received) >= pieces:
+    received.append(part["piece"])
+    if len(received) >= part["pieces"]:
         state["parts_received"].append(part["part"])
     state["parts"] = part["parts"]
-    state["posted"] += len(part["items"])
-    counts = part.get("counts") or piece_counts(part_items(part), prerelease_below(part))
+    state["posted"] += part["size"]
+    counts = part["counts"]
     stage_posted = state["stage_posted"]
     for stage, count in counts["stage_posted"].items():
         stage_posted[stage] = stage_posted.get(stage, 0) + count

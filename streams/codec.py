@@ -35,12 +35,14 @@ __all__ = [
     "SCHEMAS_DIR",
     "SCHEMA_NAMES",
     "AvroCodec",
+    "FieldRun",
     "JsonText",
     "decode",
     "decode_as",
     "decode_submission",
     "encode",
     "fingerprint",
+    "header",
     "json_text",
     "register_codecs",
 ]
@@ -217,6 +219,12 @@ def fingerprint(schema: str) -> bytes:
     return _schema(schema).fingerprint
 
 
+def header(schema: str) -> bytes:
+    """The first bytes of every single-object message of a top-level schema: the marker
+    and the schema's fingerprint."""
+    return _schema(schema).header
+
+
 def _schema(name: str) -> _Schema:
     try:
         return _BY_NAME[name]
@@ -302,19 +310,62 @@ def encode(schema: str, datum: Mapping[str, Any]) -> bytes:
         raise CodecError(f"cannot encode {schema}: {exc}") from exc
     out = bytearray(s.header)
     try:
-        s.write(out, record)
-        return bytes(out)
-    except Exception:
-        pass  # not plainly of the schema (see streams.avro_compiled): fastavro decides
-    fo = BytesIO()
-    fo.write(s.header)
-    try:
-        schemaless_writer(fo, s.parsed, record)
+        _write_record(s.write, s.parsed, record, out)
     except Exception as exc:
         missing = [f for f in s.required if datum.get(f) is None]
         why = f"missing required field(s) {', '.join(missing)}" if missing else _short(exc)
         raise CodecError(f"cannot encode {schema}: {why}") from exc
-    return fo.getvalue()
+    return bytes(out)
+
+
+def _write_record(write: Writer, parsed: Any, record: dict[str, Any], out: bytearray) -> None:
+    """Append `record`'s Avro bytes to `out` with the compiled writer or, when the record is
+    not plainly of the schema (see streams.avro_compiled), with fastavro, which raises for
+    what it does not accept."""
+    mark = len(out)
+    try:
+        write(out, record)
+        return
+    except Exception:
+        del out[mark:]
+    fo = BytesIO()
+    schemaless_writer(fo, parsed, record)
+    out += fo.getvalue()
+
+
+class FieldRun:
+    """Consecutive fields of a top-level record schema, encoded on their own.
+
+    Avro writes a record as its fields' encodings one after the other, with nothing between
+    them, so a message can be put together from runs encoded at different times: the
+    ledger keeps each item's run of its `ItemRequested` and releases the item by
+    concatenating it with its part's runs (`streams.ledger_pieces`)."""
+
+    def __init__(self, schema: str, first: str, last: str) -> None:
+        raw = json.loads((SCHEMAS_DIR / f"{schema}.avsc").read_text(encoding="utf-8"))
+        names = [field["name"] for field in raw["fields"]]
+        run = {
+            "type": "record",
+            "name": f"{schema}_{first}_to_{last}",
+            "namespace": raw.get("namespace"),
+            "fields": raw["fields"][names.index(first) : names.index(last) + 1],
+        }
+        self.name = f"{schema} fields {first} to {last}"
+        self._parsed = parse_schema(run, named_schemas={})
+        self._plan = _compile_plan(run, {})
+        self._write = compile_writer(self._parsed)
+
+    def encode(self, datum: Mapping[str, Any]) -> bytes:
+        """The run's bytes for the fields of `datum` (the others are not read)."""
+        try:
+            record = _to_avro(datum, self._plan)
+            out = bytearray()
+            _write_record(self._write, self._parsed, record, out)
+        except CodecError as exc:
+            raise CodecError(f"cannot encode {self.name}: {exc}") from exc
+        except Exception as exc:
+            raise CodecError(f"cannot encode {self.name}: {_short(exc)}") from exc
+        return bytes(out)
 
 
 def _decode(

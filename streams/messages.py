@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 from streams.clock import iso
@@ -32,95 +31,31 @@ def decode_event(data: bytes) -> dict[str, Any]:
     return value
 
 
-def pack_items(items: list[dict[str, Any]]) -> list[str]:
-    """A part's items as its ledger event carries them: each item one JSON text, without
-    its null fields.
-
-    The aggregator keeps a big batch's parts and walks them item by item as it releases
-    them. Decoded, a part of ~13,000 no-op items took ~12 MiB as dicts of 12 fields and takes
-    ~2 MiB as one string per item; an item is decoded when it is reached (`unpack_item`).
-    """
-    return [_ENCODE({k: v for k, v in item.items() if v is not None}) for item in items]
-
-
-def unpack_item(packed: str | dict[str, Any]) -> dict[str, Any]:
-    """An item of a part's ledger event as `validate_submission` gave it (every field).
-    Events written before items were packed carry them as objects, whole."""
-    if isinstance(packed, dict):
-        return packed
-    item: dict[str, Any] = dict.fromkeys(ITEM_FIELDS)
-    item.update(json.loads(packed))
-    return item
-
-
-def part_items(part: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The items of a part's ledger event, decoded one at a time."""
-    return map(unpack_item, part["items"])
-
-
 def request_of(item: dict[str, Any]) -> dict[str, Any]:
     """The original item as the client sent it (normalised), without internal fields."""
     return {name: item.get(name) for name in REQUEST_FIELDS}
 
 
-#: A part's items reach the aggregator in ledger events ("pieces") of at most this many
-#: characters of packed items (one item more when a single item is bigger). A whole part of
-#: ~13,000 no-op items made a 1.8 MB event, and the worker's peak RSS on a 1,000,000-item
-#: batch came from aiokafka building produce requests around such events and their
-#: `batch_parts` changelog copies. Pieces must cut the same way on every run: a part sent
-#: again after a crash is deduplicated piece by piece (`aggregation.register_part`).
-PIECE_CHARS = 256 * 1024
-
-
-def part_pieces(
+def part_fields(
     sub: Submission, deadline_at: float, submitted_at: str, prerelease_below: int
-) -> list[dict[str, Any]]:
-    """The ledger events telling the aggregator a part arrived: its items (for later stages,
-    and for reporting items that never ran as cancelled or timed out) cut into pieces of
-    about `PIECE_CHARS`, each with the part's fields and the window under which the
-    exploder sent the head of stage 0 (`aggregation.prereleased`)."""
-    packed = pack_items(sub.items)
-    bounds = piece_bounds(packed)
-    return [
-        {
-            "type": "part",
-            "tenant": sub.tenant,
-            "batch_id": sub.batch_id,
-            "part": sub.part,
-            "parts": sub.parts,
-            "piece": number,
-            "pieces": len(bounds),
-            "items": packed[start:end],
-            "headers": sub.headers,
-            "callback": sub.callback,
-            "stop_on_failure": sub.stop_on_failure,
-            "deadline_at": deadline_at,
-            "metadata": sub.metadata,
-            "submitted_at": submitted_at,
-            "prerelease_below": prerelease_below,
-        }
-        for number, (start, end) in enumerate(bounds)
-    ]
-
-
-def piece_bounds(packed: list[str], limit: int = PIECE_CHARS) -> list[tuple[int, int]]:
-    """`(start, end)` of each piece of a part's packed items: every item in one piece, in
-    order, each piece non-empty (one piece, empty, for a part without items)."""
-    bounds: list[tuple[int, int]] = []
-    start, size = 0, 0
-    for index, item in enumerate(packed):
-        if index > start and size + len(item) > limit:
-            bounds.append((start, index))
-            start, size = index, 0
-        size += len(item)
-    bounds.append((start, len(packed)))
-    return bounds
-
-
-def piece_of(event: dict[str, Any]) -> tuple[int, int]:
-    """`(piece, pieces)` of a part's ledger event; one written before parts were cut into
-    pieces holds the whole part."""
-    return int(event.get("piece", 0)), int(event.get("pieces", 1))
+) -> dict[str, Any]:
+    """The fields of a part that every one of its ledger pieces carries
+    (`streams.ledger_pieces`), with the window under which the exploder sent the head of
+    stage 0 (`aggregation.prereleased`)."""
+    return {
+        "type": "part",
+        "tenant": sub.tenant,
+        "batch_id": sub.batch_id,
+        "part": sub.part,
+        "parts": sub.parts,
+        "headers": sub.headers,
+        "callback": sub.callback,
+        "stop_on_failure": sub.stop_on_failure,
+        "deadline_at": deadline_at,
+        "metadata": sub.metadata,
+        "submitted_at": submitted_at,
+        "prerelease_below": prerelease_below,
+    }
 
 
 def item_requested(part: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
@@ -172,13 +107,14 @@ def item_result(
     }
 
 
-def unrun_result(part: dict[str, Any], item: dict[str, Any], status: str) -> dict[str, Any]:
-    """The result of an item that never ran: `cancelled` or `timed_out`."""
+def unrun_result(req: dict[str, Any], status: str) -> dict[str, Any]:
+    """The result of the `ItemRequested` `req` when its item never ran: `cancelled` or
+    `timed_out`."""
     reason = {
         "cancelled": "the batch was cancelled before this item started",
         "timed_out": "the batch deadline passed before this item finished",
     }[status]
-    return item_result(item_requested(part, item), status=status, errors=[reason])
+    return item_result(req, status=status, errors=[reason])
 
 
 def rejection(

@@ -30,24 +30,21 @@ from weakref import ref
 import faust
 from faust.streams import _current_event
 
-from streams import aggregation, codec, stored_parts, stored_results
+from streams import aggregation, codec, ledger_pieces, stored_parts, stored_results
 from streams.aggregation import State
 from streams.app import app
 from streams.chunks import take_chunks
 from streams.clock import iso
 from streams.controls import control_record
 from streams.errors import CodecError
-from streams.keys import batch_key, item_topic_key, split_batch_key
+from streams.keys import batch_key, split_batch_key
+from streams.ledger_pieces import Piece
 from streams.messages import (
     batch_callback,
     decode_event,
     encode_event,
     is_results_bundle,
     item_callback,
-    item_requested,
-    part_items,
-    piece_of,
-    unpack_item,
     unpack_results,
     unrun_result,
 )
@@ -138,14 +135,15 @@ class Chunk:
             await self.on_results(value, event)
             return
         try:
-            message = decode_event(value)
-        except ValueError as exc:
+            part, message = _read_ledger_event(value)
+        except (ValueError, KeyError, CodecError) as exc:
             log.error("skipping an unreadable message at %s: %s", _event_id(event), exc)
             return
+        if part is not None:
+            await self.on_part(part, value, event)
+            return
         kind = message.get("type")
-        if kind == "part":
-            await self.on_part(message, value, event)
-        elif kind == "cancel":
+        if kind == "cancel":
             await self.on_cancel(message, event)
         elif kind == "tick":
             await self.on_tick(event)
@@ -233,19 +231,20 @@ class Chunk:
             )
 
     async def on_part(self, part: dict[str, Any], raw: bytes, event: faust.EventT) -> None:
+        """A part's piece (its fields: `ledger_pieces.decode_fields`) arrived."""
         tenant, batch_id = part["tenant"], part["batch_id"]
         state = self.state(tenant, batch_id, event)
         key = batch_key(tenant, batch_id)
-        piece = piece_of(part)[0]
+        number = part["piece"]
         if self._seen(state, event):
             # this event again, after a crash: its writes may not all have landed (a copy's
             # must not replace the piece stored first, see `_send_head_left_out`)
-            if stored_parts.get(tenant, batch_id, part["part"], piece) is None:
-                stored_parts.put(tenant, batch_id, part["part"], piece, raw)
+            if stored_parts.get(tenant, batch_id, part["part"], number) is None:
+                stored_parts.put(tenant, batch_id, part["part"], number, raw)
         elif not aggregation.register_part(state, part, iso()):
             await self._send_head_left_out(part)  # a copy from an exploder that ran it again
         else:
-            stored_parts.put(tenant, batch_id, part["part"], piece, raw)
+            stored_parts.put(tenant, batch_id, part["part"], number, raw)
             state["stop_on_failure"] = part["stop_on_failure"]
             self.changed.add(key)
             active_batches[key] = {
@@ -254,7 +253,9 @@ class Chunk:
                 "sweep_at": None,
             }
             if state["cancel_requested"] or state["deadline_passed"]:
-                await self._report_unrun(part, state, stages=None)
+                piece = stored_parts.get(tenant, batch_id, part["part"], number)
+                if piece is not None:
+                    await self._report_unrun(piece, state, stages=None)
             for index in state.pop("early_results", []):
                 early = self.results.get(tenant, batch_id, index)
                 if early is not None:
@@ -268,18 +269,18 @@ class Chunk:
         items between the two heads, and the first one may have died before they were
         written: send them now (an item sent twice is counted once). A bigger head sent
         more than the stored one says; the aggregator releases those again, harmlessly."""
-        stored = stored_parts.get(copy["tenant"], copy["batch_id"], copy["part"], piece_of(copy)[0])
+        stored = stored_parts.get(copy["tenant"], copy["batch_id"], copy["part"], copy["piece"])
         if stored is None:
             return  # purged
         below = aggregation.prerelease_below(copy)
-        stored_below = aggregation.prerelease_below(stored)
+        stored_below = aggregation.prerelease_below(stored.fields)
         if below >= stored_below:
             return
         out = RecordBatches(items)
-        for item in part_items(stored):
+        for item in stored.items:
             left_out = not aggregation.prereleased(item, below)
             if left_out and aggregation.prereleased(item, stored_below):
-                await _send_item(out, stored, item)
+                await out.add(item.key, stored.requested(item))
         await out.send()
 
     async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:
@@ -347,7 +348,7 @@ class Chunk:
 
     async def _report_unrun(
         self,
-        part: dict[str, Any],
+        piece: Piece,
         state: State,
         *,
         stages: set[int] | None,
@@ -355,16 +356,16 @@ class Chunk:
     ) -> None:
         status = "cancelled" if state["cancel_requested"] else "timed_out"
         raws = []
-        for item in part_items(part):
-            if stages is not None and item["stage"] not in stages:
+        for item in piece.items:
+            if stages is not None and item.stage not in stages:
                 continue
             if (
                 only_missing
-                and self.results.offset(state["tenant"], state["batch_id"], item["index"])
-                is not None
+                and self.results.offset(state["tenant"], state["batch_id"], item.index) is not None
             ):
                 continue
-            raws.append(codec.encode("ItemResult", unrun_result(part, item, status)))
+            req = codec.decode_as("ItemRequested", piece.requested(item))
+            raws.append(codec.encode("ItemResult", unrun_result(req, status)))
         for bundle in split_bundles(raws):  # counted when they come back on the ledger
             await publish_bundle(state["batch_id"], bundle)
 
@@ -402,24 +403,24 @@ class Chunk:
         start = (cursor["part"], cursor["piece"], cursor["pos"])
         out = RecordBatches(items)
         while room and aggregation.piece_received(state, cursor["part"], cursor["piece"]):
-            part = stored_parts.get(
+            piece = stored_parts.get(
                 state["tenant"], state["batch_id"], cursor["part"], cursor["piece"]
             )
-            if part is None:
+            if piece is None:
                 break  # purged
-            packed, below = part["items"], aggregation.prerelease_below(part)
-            while room and cursor["pos"] < len(packed):
-                item = unpack_item(packed[cursor["pos"]])
+            piece_items, below = piece.items, aggregation.prerelease_below(piece.fields)
+            while room and cursor["pos"] < len(piece_items):
+                item = piece_items[cursor["pos"]]
                 cursor["pos"] += 1
-                if item["stage"] != cursor["stage"] or aggregation.prereleased(item, below):
+                if item.stage != cursor["stage"] or aggregation.prereleased(item, below):
                     continue
-                await _send_item(out, part, item)
+                await out.add(item.key, piece.requested(item))
                 cursor["released"] += 1
                 room -= 1
-            if cursor["pos"] < len(packed):
+            if cursor["pos"] < len(piece_items):
                 break
             cursor["pos"] = 0
-            if cursor["piece"] + 1 < piece_of(part)[1]:
+            if cursor["piece"] + 1 < piece.fields["pieces"]:
                 cursor["piece"] += 1
             else:
                 cursor["part"], cursor["piece"] = cursor["part"] + 1, 0
@@ -469,6 +470,17 @@ class Chunk:
             )
 
 
+def _read_ledger_event(value: bytes) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A part's piece's fields (its items are read when they are released), or another
+    ledger event's JSON (not a results bundle)."""
+    if ledger_pieces.is_piece(value):
+        return ledger_pieces.decode_fields(value), {}
+    message = decode_event(value)
+    if message.get("type") == "part":  # a piece written before pieces were binary
+        return ledger_pieces.from_event(message).fields, message
+    return None, message
+
+
 def _event_id(event: faust.EventT) -> str:
     msg = event.message
     return f"{msg.topic}:{msg.partition}:{msg.offset}"
@@ -480,17 +492,11 @@ def _stored_state(key: str) -> State | None:
     return None if stored is None else aggregation.upgrade(stored)
 
 
-async def _send_item(out: RecordBatches, part: dict[str, Any], item: dict[str, Any]) -> None:
-    """One item of a stored part to the processors (once `out` is sent)."""
-    key = item_topic_key(part["tenant"], part["batch_id"], item["id"], item["group"])
-    await out.add(key.encode(), codec.encode("ItemRequested", item_requested(part, item)))
-
-
 def _stop_on_failure(state: State) -> bool:
     return bool(state.get("stop_on_failure", True))
 
 
-def _pieces(state: State) -> Iterator[dict[str, Any]]:
+def _pieces(state: State) -> Iterator[Piece]:
     """The batch's stored part pieces in submission order."""
     for number, piece in aggregation.received_pieces(state):
         part = stored_parts.get(state["tenant"], state["batch_id"], number, piece)

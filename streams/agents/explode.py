@@ -7,7 +7,7 @@ Per submission (one part of a batch):
    other content is `batch_conflict`;
 3. parts are exploded in order (a part that overtakes its predecessor is held, within the
    bounds of `streams.held_parts`), so item indexes follow submission order across parts;
-4. the part goes to the aggregator on the ledger, in pieces (`messages.part_pieces`), then
+4. the part goes to the aggregator on the ledger, in pieces (`streams.ledger_pieces`), then
    the head of its stage 0 goes out (`aggregation.prereleased`; the aggregator releases
    the rest, in windows); the broker has acknowledged all of them before the submission is
    recorded, so a crash never records a part whose items were not all written.
@@ -23,12 +23,12 @@ from typing import Any
 
 import faust
 
-from streams import aggregation, codec, held_parts, intake
+from streams import aggregation, codec, held_parts, intake, ledger_pieces
 from streams.app import app, settings
 from streams.clock import iso
 from streams.errors import SubmissionError
-from streams.keys import batch_key, item_topic_key
-from streams.messages import encode_event, item_requested, part_pieces, rejection
+from streams.keys import batch_key
+from streams.messages import part_fields, rejection
 from streams.options import options
 from streams.publish import RecordBatches, publish, stop_worker
 from streams.tables import submissions
@@ -135,21 +135,15 @@ async def _explode_next(
     deadline_at = entry["deadline_at"] if entry else now + sub.deadline_s
     submitted_at = entry["submitted_at"] if entry else iso(now)
     window = options.release_window
-    pieces = part_pieces(sub, deadline_at, submitted_at, prerelease_below=window)
-    start = 0
-    for piece in pieces:  # each piece holds the next of the part's items, in order
-        end = start + len(piece["items"])
-        piece["counts"] = aggregation.piece_counts(sub.items[start:end], window)
-        start = end
-    sent = [await publish(ledger, sub.batch_id.encode(), encode_event(p)) for p in pieces]
-    part = pieces[0]  # every piece carries the part's fields
+    fields = part_fields(sub, deadline_at, submitted_at, prerelease_below=window)
+    pieces = ledger_pieces.make(fields, sub.items)
+    key = sub.batch_id.encode()
+    sent = [await publish(ledger, key, ledger_pieces.encode(piece)) for piece in pieces]
     head = RecordBatches(items)
-    for item in sub.items:
-        if aggregation.prereleased(item, window):
-            await head.add(
-                item_topic_key(sub.tenant, sub.batch_id, item["id"], item["group"]).encode(),
-                codec.encode("ItemRequested", item_requested(part, item)),
-            )
+    for piece in pieces:
+        for item in piece.items:
+            if aggregation.prereleased(item, window):
+                await head.add(item.key, piece.requested(item))
     sent += await head.send()
     await asyncio.gather(*sent)  # this part's messages only, not the whole producer
     hashes = dict(entry["hashes"]) if entry else {}

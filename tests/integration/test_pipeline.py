@@ -10,19 +10,11 @@ from typing import Any
 import pytest
 from aiokafka.partitioner import murmur2
 
-from streams import codec
+from streams import codec, ledger_pieces
 from streams.clock import iso
 from streams.kafka_admin import partitions_of
 from streams.keys import item_topic_key
-from streams.messages import (
-    PIECE_CHARS,
-    decode_event,
-    encode_event,
-    is_results_bundle,
-    item_requested,
-    pack_results,
-    part_pieces,
-)
+from streams.messages import encode_event, item_requested, pack_results, part_fields
 from streams.validation import validate_submission
 from tests.fixtures.accounting import HANDLER_MODULES
 from tests.fixtures.kafka_io import (
@@ -368,7 +360,7 @@ async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
     items are big enough that each part reaches the aggregator in several pieces."""
     worker_factory(args=("--release-window", "40"))
     n = 600
-    pad = "p" * (3 * PIECE_CHARS // 300)  # three pieces' worth per part
+    pad = "p" * (3 * ledger_pieces.PIECE_BYTES // 300)  # three pieces' worth per part
     items = [
         action(
             i,
@@ -393,12 +385,11 @@ async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
     results = by_index(await results_of(kafka_bootstrap, topic_prefix, "win-1", n))
     assert [results[i]["output"]["i"] for i in range(n)] == list(range(n))
     ledger = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.ledger", 2.0)
-    events = [
-        decode_event(r.value)
+    pieces = Counter(
+        ledger_pieces.decode(r.value).fields["part"]
         for r in ledger
-        if r.key == b"win-1" and not is_results_bundle(r.value)
-    ]
-    pieces = Counter(event["part"] for event in events if event["type"] == "part")
+        if r.key == b"win-1" and ledger_pieces.is_piece(r.value)
+    )
     assert pieces[0] >= 3 and pieces[1] >= 3
 
 
@@ -465,13 +456,16 @@ async def test_a_big_batch_shares_the_window_while_a_small_batch_runs(
     assert most_in_flight(mine, [r for r in results if r.key == b"big"], after=200) <= 20
 
 
+@pytest.mark.parametrize("first_format", ["binary", "json"])
 async def test_a_part_exploded_again_with_a_smaller_head_ends_exact(
-    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, first_format: str
 ) -> None:
     """An exploder wrote a part's ledger event with a head of 100 items and died after
     sending 50 of them; the part was then exploded again by a worker with a head of 50 (a
     smaller `--release-window`). The aggregator sends the 50 items left out, and the batch
-    ends exact, each item counted once."""
+    ends exact, each item counted once. With `json`, the first exploder was of a version
+    that wrote pieces as JSON (`ledger_pieces.from_event`): the aggregator releases the
+    part's items from that piece."""
     worker_factory()
     sub = validate_submission(
         {"batch_id": "again", "tenant": "acme", "items": [action(i) for i in range(120)]},
@@ -480,22 +474,26 @@ async def test_a_part_exploded_again_with_a_smaller_head_ends_exact(
     )
     deadline_at = time.time() + 600
 
-    def ledger_events(head: int) -> list[tuple[bytes | None, bytes]]:
-        pieces = part_pieces(sub, deadline_at, iso(), prerelease_below=head)
-        return [(b"again", encode_event(piece)) for piece in pieces]
+    def ledger_events(head: int, form: str = "binary") -> list[tuple[bytes | None, bytes]]:
+        fields = part_fields(sub, deadline_at, iso(), prerelease_below=head)
+        if form == "json":
+            texts = [json.dumps({k: v for k, v in i.items() if v is not None}) for i in sub.items]
+            return [(b"again", encode_event({**fields, "items": texts}))]
+        pieces = ledger_pieces.make(fields, sub.items)
+        return [(b"again", ledger_pieces.encode(piece)) for piece in pieces]
 
     def first_items(n: int) -> list[tuple[bytes | None, bytes]]:
-        part = part_pieces(sub, deadline_at, iso(), prerelease_below=n)[0]
+        fields = part_fields(sub, deadline_at, iso(), prerelease_below=n)
         return [
             (
                 item_topic_key("acme", "again", item["id"], item["group"]).encode(),
-                codec.encode("ItemRequested", item_requested(part, item)),
+                codec.encode("ItemRequested", item_requested(fields, item)),
             )
             for item in sub.items[:n]
         ]
 
     ledger, items_topic = f"{topic_prefix}batchwire.ledger", f"{topic_prefix}batchwire.items"
-    await produce(kafka_bootstrap, ledger, ledger_events(100))  # the first exploder...
+    await produce(kafka_bootstrap, ledger, ledger_events(100, first_format))  # the first...
     await produce(kafka_bootstrap, items_topic, first_items(50))  # ...died here
     await produce(kafka_bootstrap, ledger, ledger_events(50))  # the second one
     await produce(kafka_bootstrap, items_topic, first_items(50))

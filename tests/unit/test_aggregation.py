@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from streams import aggregation, codec
+from streams import aggregation, codec, ledger_pieces
 from streams.aggregation import (
     COUNTERS,
     ITEM_ERRORS_CAP,
@@ -23,7 +23,6 @@ from streams.aggregation import (
     status_record,
     unreleased_stages,
 )
-from streams.messages import pack_items
 
 T0 = "2024-05-01T10:00:00Z"
 T1 = "2024-05-01T10:00:01Z"
@@ -66,24 +65,28 @@ def part(
     submitted_at: str | None = SUBMITTED,
     piece: int = 0,
     pieces: int = 1,
+    below: int | None = aggregation.RELEASE_WINDOW,
 ) -> dict[str, Any]:
-    return {
+    """The fields of a part's piece as the aggregator reads them (`ledger_pieces`), with its
+    counts; `below=None` for a piece from an exploder that did not write its window."""
+    fields = {
         "type": "part",
         "tenant": "acme",
         "batch_id": "b-1",
         "part": number,
         "parts": parts,
-        "piece": piece,
-        "pieces": pieces,
-        "items": pack_items(items),
         "headers": {},
         "callback": callback,
         "stop_on_failure": True,
         "deadline_at": deadline_at,
         "metadata": metadata,
         "submitted_at": submitted_at,
-        "prerelease_below": aggregation.RELEASE_WINDOW,  # as `messages.part_pieces` writes it
     }
+    if below is not None:
+        fields["prerelease_below"] = below
+    made = ledger_pieces.make(fields, items)[0]
+    assert made.fields["pieces"] == 1, "a test part must fit in one piece"
+    return {**made.fields, "piece": piece, "pieces": pieces}
 
 
 def result(
@@ -182,30 +185,25 @@ def test_register_part_counts_posted_and_stage_posted() -> None:
     assert s["updated_at"] == T1
 
 
-def test_register_part_reads_items_of_events_written_before_items_were_packed() -> None:
-    items = [item("a", 0), item("b", 1, group="g"), item("c", 2, stage=2)]
-    packed, unpacked = state(), state()
-    register_part(packed, part(items), T1)
-    register_part(unpacked, {**part(items), "items": items}, T1)
-    assert unpacked == packed
-    assert packed["stage_posted"] == {"0": 2, "2": 1}
-    assert packed["prereleased"] == 1  # "b" is in a group: the aggregator releases it
-
-
-def test_register_part_takes_the_counts_the_exploder_wrote_into_the_piece() -> None:
+def test_piece_counts_count_stages_and_the_head_the_exploder_sends() -> None:
     items = [item("a", 0), item("b", 1, group="g"), item("c", 2, stage=2), item("d", 900)]
     below = aggregation.RELEASE_WINDOW
-    counts = aggregation.piece_counts(items, below)
+    fields = part(items)
+    made = ledger_pieces.make(fields, items)[0]
+    counts = aggregation.piece_counts(made.items, below)
     # only "a": "b" is in a group, "c" of stage 2, "d" beyond the window
     assert counts == {"stage_posted": {"0": 3, "2": 1}, "prereleased": 1}
-    with_counts, from_items = state(), state()
-    register_part(with_counts, {**part(items), "counts": counts}, T1)
-    register_part(from_items, part(items), T1)
-    assert with_counts == from_items
-    # with counts, its items are not read: these could not be
-    unread = state()
-    register_part(unread, {**part(items), "items": ["?"] * 4, "counts": counts}, T1)
-    assert unread == from_items
+    assert fields["counts"] == counts
+
+
+def test_register_part_takes_the_counts_the_piece_carries() -> None:
+    items = [item("a", 0), item("b", 1)]
+    s = state()
+    counts = {"stage_posted": {"0": 1, "4": 1}, "prereleased": 1}
+    register_part(s, {**part(items), "counts": counts}, T1)
+    assert s["stage_posted"] == {"0": 1, "4": 1}
+    assert s["prereleased"] == 1
+    assert s["posted"] == 2
 
 
 def test_register_part_sets_deadline_metadata_callback_and_created_at() -> None:
@@ -867,11 +865,14 @@ WINDOW = aggregation.RELEASE_WINDOW
 
 
 def test_the_exploder_sends_only_the_ungrouped_head_of_stage_zero() -> None:
-    assert aggregation.prereleased(item("a", 0), WINDOW)
-    assert aggregation.prereleased(item("b", WINDOW - 1), WINDOW)
-    assert not aggregation.prereleased(item("c", WINDOW), WINDOW)
-    assert not aggregation.prereleased(item("d", 1, group="g"), WINDOW)
-    assert not aggregation.prereleased(item("e", 2, stage=1), WINDOW)
+    def placed(index: int, stage: int = 0, grouped: bool = False) -> ledger_pieces.PieceItem:
+        return ledger_pieces.PieceItem(index, stage, grouped, b"key", b"body")
+
+    assert aggregation.prereleased(placed(0), WINDOW)
+    assert aggregation.prereleased(placed(WINDOW - 1), WINDOW)
+    assert not aggregation.prereleased(placed(WINDOW), WINDOW)
+    assert not aggregation.prereleased(placed(1, grouped=True), WINDOW)
+    assert not aggregation.prereleased(placed(2, stage=1), WINDOW)
 
 
 def test_the_prereleased_count_follows_the_window_the_part_was_exploded_with() -> None:
@@ -879,13 +880,11 @@ def test_the_prereleased_count_follows_the_window_the_part_was_exploded_with() -
     window the part event carries, or the one of every exploder before that field."""
     items = [item(f"i{i}", i) for i in range(300)]
     small, legacy = state(), state()
-    register_part(small, {**part(items), "prerelease_below": 100}, T1)
+    register_part(small, part(items, below=100), T1)
     assert small["prereleased"] == 100
     assert aggregation.release_room(small, 100) == 0
     assert aggregation.release_room(small, 250) == 150
-    old_part = part([item(f"i{i}", i) for i in range(2010)])
-    old_part.pop("prerelease_below", None)
-    register_part(legacy, old_part, T1)
+    register_part(legacy, part([item(f"i{i}", i) for i in range(2010)], below=None), T1)
     assert legacy["prereleased"] == 2000  # not today's default window
 
 

@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams import codec
+from streams import codec, ledger_pieces
 from streams.aggregation import RELEASE_WINDOW
 from streams.errors import SubmissionError
-from streams.messages import encode_event, item_requested, part_pieces, rejection
+from streams.messages import item_requested, part_fields, rejection
 from streams.parts import MAX_MESSAGE_BYTES
 from streams.validation import PRIORITY, Submission, content_hash, validate_submission
 from tests.fixtures.hostile import (
@@ -48,13 +48,16 @@ def assert_contract_error(error: SubmissionError, raw: bytes) -> None:
 
 def assert_explodable(sub: Submission, body: dict[str, Any]) -> None:
     """Everything the exploder writes for an accepted part encodes (no stack overflow, no
-    string that is not UTF-8)."""
+    string that is not UTF-8), and each item's message put together from its ledger piece
+    is the one encoding it whole gives."""
     content_hash(body)
-    pieces = part_pieces(sub, 0.0, "2026-01-01T00:00:00Z", prerelease_below=RELEASE_WINDOW)
+    fields = part_fields(sub, 0.0, "2026-01-01T00:00:00Z", prerelease_below=RELEASE_WINDOW)
+    pieces = ledger_pieces.make(fields, sub.items)
     for piece in pieces:
-        encode_event(piece)
-    for item in sub.items:
-        codec.encode("ItemRequested", item_requested(pieces[0], item))
+        assert ledger_pieces.decode(ledger_pieces.encode(piece)) == piece
+    requested = [piece.requested(entry) for piece in pieces for entry in piece.items]
+    whole = [codec.encode("ItemRequested", item_requested(fields, item)) for item in sub.items]
+    assert requested == whole
 
 
 @given(valid_submissions(), st.booleans())

@@ -1,4 +1,4 @@
-"""Stored part pieces are kept as their ledger events' JSON and read through a small cache
+"""Stored part pieces are kept as their ledger events and read through a small cache
 of decoded pieces (the store is a dict here; the worker's is a table): reads after the
 first skip the store, the cache stays bounded, and a dropped piece is gone from both."""
 
@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from streams import stored_parts
+from streams import ledger_pieces, stored_parts
 from streams.keys import part_key
-from streams.messages import encode_event
+from streams.ledger_pieces import Piece
+from streams.messages import part_fields
+from streams.validation import validate_submission
 
 
 class CountingStore(dict[str, Any]):
@@ -31,23 +33,35 @@ def store(monkeypatch: pytest.MonkeyPatch) -> CountingStore:
     return store
 
 
-def part(batch_id: str, number: int, piece: int = 0) -> dict[str, Any]:
-    return {
-        "tenant": "acme",
-        "batch_id": batch_id,
-        "part": number,
-        "piece": piece,
-        "items": [{"index": number * 10 + piece}],
-    }
+def part(batch_id: str, number: int, piece: int = 0) -> Piece:
+    """A piece with one item whose index tells the piece apart."""
+    sub = validate_submission(
+        {
+            "tenant": "acme",
+            "batch_id": batch_id,
+            "items": [{"namespace": "a", "action": "b", "params": {}}],
+        },
+        allowed_tenants=frozenset({"acme"}),
+        max_items=1000,
+        first_index=number * 10 + piece,
+    )
+    (made,) = ledger_pieces.make(part_fields(sub, 1.0, "2026-01-01T00:00:00Z", 500), sub.items)
+    return Piece(
+        {**made.fields, "part": number, "piece": piece}, made.items, made.prefix, made.suffix
+    )
+
+
+def event(batch_id: str, number: int, piece: int = 0) -> bytes:
+    return ledger_pieces.encode(part(batch_id, number, piece))
 
 
 def put(batch_id: str, number: int, piece: int = 0) -> None:
-    stored_parts.put("acme", batch_id, number, piece, encode_event(part(batch_id, number, piece)))
+    stored_parts.put("acme", batch_id, number, piece, event(batch_id, number, piece))
 
 
 def test_a_stored_part_is_read_from_the_store_once(store: CountingStore) -> None:
     put("b1", 0)
-    assert store[part_key("acme", "b1", 0)] == encode_event(part("b1", 0))
+    assert store[part_key("acme", "b1", 0)] == event("b1", 0)
     for _ in range(3):
         assert stored_parts.get("acme", "b1", 0, 0) == part("b1", 0)
     assert store.reads == 1
@@ -60,7 +74,7 @@ def test_the_pieces_of_a_part_are_stored_apart(store: CountingStore) -> None:
     for piece in range(3):
         put("b1", 0, piece)
     assert len(store) == 3
-    assert store[part_key("acme", "b1", 0)] == encode_event(part("b1", 0, 0))
+    assert store[part_key("acme", "b1", 0)] == event("b1", 0, 0)
     for piece in (2, 0, 1):
         assert stored_parts.get("acme", "b1", 0, piece) == part("b1", 0, piece)
     stored_parts.drop("acme", "b1", 0, 1)
