@@ -21,9 +21,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.stats import percentile
 from streams import codec
+from streams.bundled_results import is_results_bundle
 from streams.intake import content_type, decode_part
 from streams.kafka_admin import partitions_of
-from streams.messages import is_results_bundle
 
 #: the topics read after `batchwire.batches`, in pipeline order, and what each one's last
 #: message of a batch says was done

@@ -163,17 +163,23 @@ def register_part(state: State, part: dict[str, Any], now: str) -> bool:
 
 
 def apply_result(state: State, result: dict[str, Any], now: str) -> None:
-    """Count one new item result."""
-    state["processed"] += 1
-    state[ITEM_STATUS_COUNTER.get(result["status"], "failed")] += 1
-    stage = str((result.get("request") or {}).get("stage") or 0)
-    state["stage_done"][stage] = state["stage_done"].get(stage, 0) + 1
+    """Count one new item result (`count_result`), and its errors when it failed."""
+    count_result(state, result["status"], (result.get("request") or {}).get("stage") or 0, now)
     if not result["success"]:
         errors = state["item_errors"]
         if len(errors) < ITEM_ERRORS_CAP:
             errors[result["item_id"]] = "; ".join(result.get("errors") or []) or result["status"]
         else:
             state["item_errors_truncated"] = True
+
+
+def count_result(state: State, status: str, stage: int, now: str) -> None:
+    """Count one new item result of `status` from `stage`: all that a result that succeeded
+    changes (the aggregator counts those without decoding them)."""
+    state["processed"] += 1
+    state[ITEM_STATUS_COUNTER.get(status, "failed")] += 1
+    done = state["stage_done"]
+    done[str(stage)] = done.get(str(stage), 0) + 1
     if state["status"] == "accepted":
         state["status"] = "in_progress"
     state["updated_at"] = now

@@ -42,6 +42,6 @@ def part_key(tenant: str, batch_id: str, part: int) -> str:
 
 def piece_key(tenant: str, batch_id: str, part: int, piece: int) -> str:
     """A part's first piece is stored under the part's key, where whole parts were stored
-    before they were cut into pieces (`messages.part_pieces`), so those still read."""
+    before they were cut into pieces (`ledger_pieces.make`), so those still read."""
     key = part_key(tenant, batch_id, part)
     return key if piece == 0 else f"{key}{SEP}{piece:04d}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 from typing import Any
 
 from streams.clock import iso
@@ -181,38 +180,3 @@ def batch_callback(
         "payload": payload,
         "created_at": iso(),
     }
-
-
-#: The first bytes of a ledger event that carries item results (JSON events start with `{`,
-#: Avro single-object messages with `codec.MAGIC`).
-RESULTS_MAGIC = b"BWR1"
-_LENGTH = struct.Struct(">I")
-
-
-def is_results_bundle(data: bytes) -> bool:
-    """Whether a ledger event is a bundle of item results (`pack_results`)."""
-    return data.startswith(RESULTS_MAGIC)
-
-
-def pack_results(raws: list[bytes]) -> bytes:
-    """Encoded `ItemResult`s of one batch as one ledger event (`unpack_results`).
-
-    Every result also goes on `batchwire.results` on its own, for downstream consumers; the
-    aggregator reads them from the ledger in these bundles, so it handles one event per
-    bundle rather than one per item (see `streams.result_bundles`)."""
-    return RESULTS_MAGIC + b"".join(_LENGTH.pack(len(raw)) + raw for raw in raws)
-
-
-def unpack_results(data: bytes) -> list[bytes]:
-    """The encoded results of a `pack_results` event; ValueError when it is cut short."""
-    raws, pos, end = [], len(RESULTS_MAGIC), len(data)
-    while pos < end:
-        if pos + _LENGTH.size > end:
-            raise ValueError("a results event ends inside a length")
-        (size,) = _LENGTH.unpack_from(data, pos)
-        pos += _LENGTH.size
-        if pos + size > end:
-            raise ValueError("a results event ends inside a result")
-        raws.append(data[pos : pos + size])
-        pos += size
-    return raws

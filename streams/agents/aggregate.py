@@ -33,6 +33,7 @@ from faust.streams import _current_event
 from streams import aggregation, codec, ledger_pieces, stored_parts, stored_results
 from streams.aggregation import State
 from streams.app import app
+from streams.bundled_results import BundledResult, bundled, is_results_bundle, unpack_results
 from streams.chunks import take_chunks
 from streams.clock import iso
 from streams.controls import control_record
@@ -43,9 +44,7 @@ from streams.messages import (
     batch_callback,
     decode_event,
     encode_event,
-    is_results_bundle,
     item_callback,
-    unpack_results,
     unrun_result,
 )
 from streams.metrics import metrics
@@ -160,65 +159,70 @@ class Chunk:
         state["applied"][where] = msg.offset
         return False
 
-    async def on_results(self, bundle: bytes, event: faust.EventT) -> None:
-        """A bundle of results of one batch (`streams.result_bundles`)."""
+    async def on_results(self, data: bytes, event: faust.EventT) -> None:
+        """A bundle of results of one batch (`streams.bundled_results`)."""
         try:
-            raws = unpack_results(bundle)
+            bundle = unpack_results(data)
         except ValueError as exc:
             log.error("skipping an unreadable results event at %s: %s", _event_id(event), exc)
             return
-        state: State | None = None
-        replay = False
+        if bundle is None:
+            return
+        state = self.state(bundle.tenant, bundle.batch_id, event)
+        replay = self._seen(state, event)
+        now = iso()
         indexes: set[int] = set()  # an item that ran twice can have both results in a bundle
-        for raw in raws:
-            try:
-                # its JSON fields (params, output) unparsed: counting does not read them
-                result = codec.decode_as("ItemResult", raw, parse_json=False)
-            except CodecError as exc:
-                log.error("skipping an unreadable result at %s: %s", _event_id(event), exc)
+        for result in bundle.results:
+            if result.index in indexes:
                 continue
-            if state is None:
-                state = self.state(result["tenant"], result["batch_id"], event)
-                replay = self._seen(state, event)
-            elif (result["tenant"], result["batch_id"]) != (state["tenant"], state["batch_id"]):
-                log.error("skipping a result of another batch at %s", _event_id(event))
-                continue
-            if result["index"] in indexes:
-                continue
-            indexes.add(result["index"])
-            await self._count(state, result, raw, event, replay)
-        if state is not None:
-            await self._advance(state, event)
+            indexes.add(result.index)
+            await self._count(state, result, event, replay, now)
+        await self._advance(state, event)
 
     async def _count(
-        self, state: State, result: dict[str, Any], raw: bytes, event: faust.EventT, replay: bool
+        self, state: State, result: BundledResult, event: faust.EventT, replay: bool, now: str
     ) -> None:
-        """Store a result and count it, unless its item has a result from another event."""
+        """Store a result and count it, unless its item has a result from another event.
+        Only a result that did not succeed is decoded: its errors and group count too."""
         tenant, batch_id = state["tenant"], state["batch_id"]
         offset = event.message.offset
-        stored_by = self.results.offset(tenant, batch_id, result["index"])
+        stored_by = self.results.offset(tenant, batch_id, result.index)
         if stored_by is not None and stored_by != offset:
             return  # the item ran twice: its first result counts
-        self.results.put(tenant, batch_id, result["index"], offset, raw, event)
+        unsuccessful: dict[str, Any] | None = None
+        if result.status != "succeeded" and not replay:
+            try:
+                # its JSON fields (params, output) unparsed: counting does not read them
+                unsuccessful = codec.decode_as("ItemResult", result.raw, parse_json=False)
+            except CodecError as exc:
+                log.error("skipping an unreadable result at %s: %s", _event_id(event), exc)
+                return
+        self.results.put(tenant, batch_id, result.index, offset, result.raw, event)
         if not replay:
-            aggregation.apply_result(state, result, iso())
+            if unsuccessful is None:
+                aggregation.count_result(state, result.status, result.stage, now)
+            else:
+                aggregation.apply_result(state, unsuccessful, now)
+                await self._stop_group(state, unsuccessful)
             self.changed.add(batch_key(tenant, batch_id))
-            if (
-                result["status"] == "failed"
-                and result["request"].get("group") is not None
-                and _stop_on_failure(state)
-            ):
-                failed = state.setdefault("failed_groups", [])
-                if result["request"]["group"] not in failed:
-                    failed.append(result["request"]["group"])
-                    await self._publish_controls(state)
         if not state["parts_received"]:
             # Its batch's callback is not known yet: results can run ahead of the batch's
             # part on the ledger. `on_part` sends the item callback once the part arrives.
             if not replay:
-                state.setdefault("early_results", []).append(result["index"])
+                state.setdefault("early_results", []).append(result.index)
         else:
-            await self._item_callback(state, raw)
+            await self._item_callback(state, result.raw)
+
+    async def _stop_group(self, state: State, result: dict[str, Any]) -> None:
+        """A failed item of a group stops the rest of its group (unless the batch said
+        `stop_on_failure: false`): the processors skip them (`streams.controls`)."""
+        group = result["request"].get("group")
+        if result["status"] != "failed" or group is None or not _stop_on_failure(state):
+            return
+        failed = state.setdefault("failed_groups", [])
+        if group not in failed:
+            failed.append(group)
+            await self._publish_controls(state)
 
     async def _item_callback(self, state: State, raw: bytes) -> None:
         callback = state["callback"]
@@ -355,7 +359,7 @@ class Chunk:
         only_missing: bool = False,
     ) -> None:
         status = "cancelled" if state["cancel_requested"] else "timed_out"
-        raws = []
+        unrun = []
         for item in piece.items:
             if stages is not None and item.stage not in stages:
                 continue
@@ -365,9 +369,10 @@ class Chunk:
             ):
                 continue
             req = codec.decode_as("ItemRequested", piece.requested(item))
-            raws.append(codec.encode("ItemResult", unrun_result(req, status)))
-        for bundle in split_bundles(raws):  # counted when they come back on the ledger
-            await publish_bundle(state["batch_id"], bundle)
+            result = unrun_result(req, status)
+            unrun.append(bundled(result, codec.encode("ItemResult", result)))
+        for bundle in split_bundles(unrun):  # counted when they come back on the ledger
+            await publish_bundle(state["tenant"], state["batch_id"], bundle)
 
     async def _advance(self, state: State, event: faust.EventT) -> None:
         """Release the next stage, or finish the batch, when its time has come."""

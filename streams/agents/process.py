@@ -31,6 +31,7 @@ from aiokafka.structs import ConsumerRecord
 
 from streams import codec
 from streams.app import app, settings
+from streams.bundled_results import bundled
 from streams.clock import iso
 from streams.controls import Controls
 from streams.errors import CodecError
@@ -182,7 +183,10 @@ class ItemProcessor:
             metrics.item_latency.observe(time.monotonic() - started)
             raw = codec.encode("ItemResult", result)
             await self.bundler.add(
-                req["tenant"], req["batch_id"], raw, lambda: self.tracker.done(tp, offset)
+                req["tenant"],
+                req["batch_id"],
+                bundled(result, raw),
+                lambda: self.tracker.done(tp, offset),
             )
             if self.lanes.busy <= 1 and not self.queue:
                 await self.bundler.flush()  # nothing else to wait for

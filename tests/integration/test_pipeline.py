@@ -11,10 +11,11 @@ import pytest
 from aiokafka.partitioner import murmur2
 
 from streams import codec, ledger_pieces
+from streams.bundled_results import bundled, pack_results
 from streams.clock import iso
 from streams.kafka_admin import partitions_of
 from streams.keys import item_topic_key
-from streams.messages import encode_event, item_requested, pack_results, part_fields
+from streams.messages import encode_event, item_requested, part_fields
 from streams.validation import validate_submission
 from tests.fixtures.accounting import HANDLER_MODULES
 from tests.fixtures.kafka_io import (
@@ -241,13 +242,13 @@ async def test_redelivered_results_are_counted_once(
     first = (await wait_final(kafka_bootstrap, topic_prefix, ["dup-1"]))["dup-1"]
     assert first["counters"]["succeeded"] == 10
     results = await results_of(kafka_bootstrap, topic_prefix, "dup-1", 10)
-    raws = [codec.encode("ItemResult", r) for r in results]
+    bundle = [bundled(r, codec.encode("ItemResult", r)) for r in results]
     # the aggregator reads results in bundles on the ledger: each result again in 100 more
     # bundles, and 10 times within each of them (an item that ran twice can be in one twice)
     await produce(
         kafka_bootstrap,
         f"{topic_prefix}batchwire.ledger",
-        [(b"dup-1", pack_results(raws * 10)) for _ in range(100)],
+        [(b"dup-1", pack_results("acme", "dup-1", bundle * 10)) for _ in range(100)],
     )
     statuses = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.status", 5.0)
     for record in statuses:
@@ -272,7 +273,14 @@ async def test_results_ahead_of_their_batch_still_get_item_callbacks(
     await produce(
         kafka_bootstrap,
         f"{topic_prefix}batchwire.ledger",
-        [(b"early-1", pack_results([codec.encode("ItemResult", early)]))],
+        [
+            (
+                b"early-1",
+                pack_results(
+                    "acme", "early-1", [bundled(early, codec.encode("ItemResult", early))]
+                ),
+            )
+        ],
     )
     await submit_json(
         kafka_bootstrap,
