@@ -3,7 +3,8 @@
 Starts its own Kafka broker (and Redis for Celery) on 127.0.0.1, runs the scenarios chosen
 with `--only` / `--skip`, prints the side-by-side table, writes
 `bench/results/<date>.json` (`<date>-quick.json` for `--quick`, `<date>-custom.json` when
-a size flag changed the profile) and a PNG beside it.  It is
+a size flag changed the profile, more words for `--only`, `--skip` and `--worker-flags`:
+`results_stem`) and a PNG beside it.  It is
 a benchmark, not a test: a slow figure never fails it; a scenario that breaks is reported
 as an error in the table and the JSON, and the others still run.
 """
@@ -270,6 +271,26 @@ def _chosen(only: str, skip: str) -> set[str]:
     return (names(only) or set(SCENARIOS)) - names(skip)
 
 
+def results_stem(
+    out: Path, today: str, profile: str, chosen: set[str], worker_flags: tuple[str, ...]
+) -> str:
+    """The results' file name, e.g. `2026-12-03-skip-rss-processes-1-release-window-1000`:
+    the date, the profile unless full, the scenarios unless all, the worker's flags, and
+    `-run2`, `-run3`... rather than replace the results of an earlier run."""
+    words = [today] + ([] if profile == "full" else [profile])
+    if chosen != set(SCENARIOS):
+        skipped = [name for name in SCENARIOS if name not in chosen]
+        ran = [name for name in SCENARIOS if name in chosen]
+        words.append(
+            "skip-" + "-".join(skipped) if len(skipped) < len(ran) else "only-" + "-".join(ran)
+        )
+    words += [flag.lstrip("-") for flag in worker_flags]
+    stem, run = "-".join(words), 1
+    while (out / f"{stem}{'' if run == 1 else f'-run{run}'}.json").exists():
+        run += 1
+    return stem if run == 1 else f"{stem}-run{run}"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     profile = (QUICK if args.quick else FULL).with_overrides(
@@ -313,9 +334,7 @@ def main(argv: list[str] | None = None) -> None:
             results["scenarios"]["celery"] = {"error": f"{type(exc).__name__}: {exc}"}
     results["wall_s"] = round(time.monotonic() - started, 1)
     print(table(results))
-    stem = today + ("" if profile.name == "full" else f"-{profile.name}")
-    if worker_flags:  # e.g. 2026-12-03-processes-1-release-window-1000
-        stem += "-" + "-".join(flag.lstrip("-") for flag in worker_flags)
+    stem = results_stem(args.out, today, profile.name, chosen, worker_flags)
     write_json(results, args.out / f"{stem}.json")
     png = write_png(results, args.out / f"{stem}.png")
     print(f"\nwrote {args.out / f'{stem}.json'}" + (f" and {stem}.png" if png else ""))

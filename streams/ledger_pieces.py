@@ -83,23 +83,24 @@ def make(
     items unless one item is bigger."""
     prefix, suffix = _frame(fields)
     entries = [_piece_item(fields, item) for item in items]
-    below = aggregation.prerelease_below(fields)
     bounds = _bounds([len(e.key) + len(e.body) for e in entries], limit)
     return [
-        Piece(
-            {
-                **fields,
-                "piece": number,
-                "pieces": len(bounds),
-                "size": end - start,
-                "counts": aggregation.piece_counts(entries[start:end], below),
-            },
-            entries[start:end],
-            prefix,
-            suffix,
+        _piece(
+            {**fields, "piece": number, "pieces": len(bounds)}, entries[start:end], prefix, suffix
         )
         for number, (start, end) in enumerate(bounds)
     ]
+
+
+def _piece(
+    fields: Mapping[str, Any], entries: list[PieceItem], prefix: bytes, suffix: bytes
+) -> Piece:
+    """A piece of these items, with their number (`size`) and `counts` (unless the fields
+    carry them)."""
+    counts = fields.get("counts") or aggregation.piece_counts(
+        entries, aggregation.prerelease_below(fields)
+    )
+    return Piece({**fields, "size": len(entries), "counts": counts}, entries, prefix, suffix)
 
 
 def encode(piece: Piece) -> bytes:
@@ -204,16 +205,12 @@ def from_event(event: dict[str, Any]) -> Piece:
     it has no `piece`; `counts` computed when it has none."""
     if event.get("type") != "part":
         raise ValueError("not a part's ledger event")
-    items = [_legacy_item(packed) for packed in event.pop("items")]
-    event.setdefault("piece", 0)
-    event.setdefault("pieces", 1)
-    event["size"] = len(items)
-    prefix, suffix = _frame(event)
-    entries = [_piece_item(event, item) for item in items]
-    if not event.get("counts"):
-        below = aggregation.prerelease_below(event)
-        event["counts"] = aggregation.piece_counts(entries, below)
-    return Piece(event, entries, prefix, suffix)
+    fields = {name: value for name, value in event.items() if name != "items"}
+    fields.setdefault("piece", 0)
+    fields.setdefault("pieces", 1)
+    prefix, suffix = _frame(fields)
+    entries = [_piece_item(fields, _legacy_item(packed)) for packed in event["items"]]
+    return _piece(fields, entries, prefix, suffix)
 
 
 def _legacy_item(packed: str | dict[str, Any]) -> dict[str, Any]:

@@ -257,9 +257,7 @@ class Chunk:
                 "sweep_at": None,
             }
             if state["cancel_requested"] or state["deadline_passed"]:
-                piece = stored_parts.get(tenant, batch_id, part["part"], number)
-                if piece is not None:
-                    await self._report_unrun(piece, state, stages=None)
+                await self._report_unrun(ledger_pieces.decode(raw), state, stages=None)
             for index in state.pop("early_results", []):
                 early = self.results.get(tenant, batch_id, index)
                 if early is not None:
