@@ -17,7 +17,9 @@ and the piece's `suffix` (`headers` to `submitted_at`): releasing an item is a c
 and the aggregator neither decodes the item nor encodes its message.
 
 Pieces written before (format 1) are JSON events whose `items` are JSON texts, one per
-item; they are still read, converted on reading into the same form (`decode`).
+item; they are still read, converted on reading into the same form (`from_event`). They
+were cut by characters of JSON rather than bytes of Avro: see the README's limits for the
+one upgrade case this leaves (a part exploded again across the upgrade).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The aggregator's stored part pieces (`batch_parts`), read through a small cache of
 decoded pieces.
 
-A piece holds up to `ledger_pieces.PIECE_BYTES` of a part's items (about 2,000 no-op
+A piece holds up to `ledger_pieces.PIECE_BYTES` of a part's items (about 2,900 no-op
 items). The release of a big batch walks a piece in slices of half a window, and decoding
 the whole piece from the store for every slice was the aggregator's largest single cost.
 Pieces never change once stored, so the cache needs no invalidation beyond `drop`. It holds
