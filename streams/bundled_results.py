@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams import codec
+from streams.byte_reading import read_bytes, read_layout
 from streams.errors import CodecError
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 #: ledger pieces with `ledger_pieces.MAGIC`).
 RESULTS_MAGIC = b"BWR2"
 LEGACY_MAGIC = b"BWR1"
+_WHAT = "a results event"
 _NAME = struct.Struct(">H")
 _RESULT = struct.Struct(">IqiB")
 _LENGTH = struct.Struct(">I")
@@ -91,42 +93,27 @@ def unpack_results(data: bytes) -> Bundle | None:
     batch_id, pos = _name(data, pos)
     results = []
     while pos < len(data):
-        if pos + _RESULT.size > len(data):
-            raise ValueError("a results event ends inside a result's header")
-        size, index, stage, status_size = _RESULT.unpack_from(data, pos)
-        pos += _RESULT.size
-        end = pos + status_size + size
-        if end > len(data):
-            raise ValueError("a results event ends inside a result")
-        status = data[pos : pos + status_size].decode()
-        results.append(BundledResult(index, stage, status, data[pos + status_size : end]))
-        pos = end
+        (size, index, stage, status_size), pos = read_layout(_RESULT, data, pos, _WHAT)
+        status, pos = read_bytes(data, pos, status_size, _WHAT)
+        raw, pos = read_bytes(data, pos, size, _WHAT)
+        results.append(BundledResult(index, stage, status.decode(), raw))
     return Bundle(tenant, batch_id, results) if results else None
 
 
 def _name(data: bytes, pos: int) -> tuple[str, int]:
-    if pos + _NAME.size > len(data):
-        raise ValueError("a results event ends inside its batch's name")
-    (size,) = _NAME.unpack_from(data, pos)
-    pos += _NAME.size
-    if pos + size > len(data):
-        raise ValueError("a results event ends inside its batch's name")
-    return data[pos : pos + size].decode(), pos + size
+    (size,), pos = read_layout(_NAME, data, pos, _WHAT)
+    name, pos = read_bytes(data, pos, size, _WHAT)
+    return name.decode(), pos
 
 
 def _unpack_legacy(data: bytes) -> Bundle | None:
     """A bundle written before results carried their index, stage and status: each result
     decoded; one that cannot be, or of another batch than the first, is skipped."""
-    raws, pos, end = [], len(LEGACY_MAGIC), len(data)
-    while pos < end:
-        if pos + _LENGTH.size > end:
-            raise ValueError("a results event ends inside a length")
-        (size,) = _LENGTH.unpack_from(data, pos)
-        pos += _LENGTH.size
-        if pos + size > end:
-            raise ValueError("a results event ends inside a result")
-        raws.append(data[pos : pos + size])
-        pos += size
+    raws, pos = [], len(LEGACY_MAGIC)
+    while pos < len(data):
+        (size,), pos = read_layout(_LENGTH, data, pos, _WHAT)
+        raw, pos = read_bytes(data, pos, size, _WHAT)
+        raws.append(raw)
     batch: tuple[str, str] | None = None
     results = []
     for raw in raws:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams import aggregation, codec
+from streams.byte_reading import read_bytes, read_layout
 from streams.keys import item_topic_key
 from streams.messages import decode_event, encode_event
 from streams.validation import ITEM_FIELDS
@@ -44,6 +45,7 @@ MAGIC = b"BWP2"
 #: deduplicated piece by piece (`aggregation.register_part`).
 PIECE_BYTES = 256 * 1024
 
+_WHAT = "a ledger piece"
 _LENGTH = struct.Struct(">I")
 _ITEM = struct.Struct(">qi?II")
 _PREFIX_FIELDS = codec.FieldRun("ItemRequested", "batch_id", "tenant")
@@ -131,11 +133,9 @@ def decode(data: bytes) -> Piece:
     fields, pos = _read_fields(data)
     items = []
     while pos < len(data):
-        index, stage, grouped, key_size, body_size = _unpack(_ITEM, data, pos)
-        pos += _ITEM.size
-        key = _cut(data, pos, key_size)
-        body = _cut(data, pos + key_size, body_size)
-        pos += key_size + body_size
+        (index, stage, grouped, key_size, body_size), pos = read_layout(_ITEM, data, pos, _WHAT)
+        key, pos = read_bytes(data, pos, key_size, _WHAT)
+        body, pos = read_bytes(data, pos, body_size, _WHAT)
         items.append(PieceItem(index, stage, grouped, key, body))
     prefix, suffix = _frame(fields)
     return Piece(fields, items, prefix, suffix)
@@ -150,10 +150,9 @@ def decode_fields(data: bytes) -> dict[str, Any]:
 
 def _read_fields(data: bytes) -> tuple[dict[str, Any], int]:
     """A binary piece's fields, and where its items start."""
-    pos = len(MAGIC)
-    (size,) = _unpack(_LENGTH, data, pos)
-    pos += _LENGTH.size
-    return decode_event(_cut(data, pos, size)), pos + size
+    (size,), pos = read_layout(_LENGTH, data, len(MAGIC), _WHAT)
+    fields, pos = read_bytes(data, pos, size, _WHAT)
+    return decode_event(fields), pos
 
 
 def _piece_item(fields: Mapping[str, Any], item: Mapping[str, Any]) -> PieceItem:
@@ -187,18 +186,6 @@ def _bounds(sizes: list[int], limit: int) -> list[tuple[int, int]]:
         total += size
     bounds.append((start, len(sizes)))
     return bounds
-
-
-def _unpack(layout: struct.Struct, data: bytes, pos: int) -> tuple[Any, ...]:
-    if pos + layout.size > len(data):
-        raise ValueError("a ledger piece ends inside an item's header")
-    return layout.unpack_from(data, pos)
-
-
-def _cut(data: bytes, pos: int, size: int) -> bytes:
-    if pos + size > len(data):
-        raise ValueError("a ledger piece ends inside an item")
-    return data[pos : pos + size]
 
 
 def from_event(event: dict[str, Any]) -> Piece:
