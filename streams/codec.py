@@ -104,6 +104,7 @@ def json_text(value: Any) -> JsonText:
 @dataclass(frozen=True, slots=True)
 class _Schema:
     name: str
+    raw: Mapping[str, Any]  # as its file has it
     parsed: Any
     fingerprint: bytes
     header: bytes
@@ -184,6 +185,7 @@ def _load_schema(path: Path) -> _Schema:
     required = tuple(f["name"] for f in raw["fields"] if "default" not in f)
     return _Schema(
         path.stem,
+        raw,
         parsed,
         fp,
         MAGIC + fp,
@@ -342,7 +344,7 @@ class FieldRun:
     concatenating it with its part's runs (`streams.ledger_pieces`)."""
 
     def __init__(self, schema: str, first: str, last: str) -> None:
-        raw = json.loads((SCHEMAS_DIR / f"{schema}.avsc").read_text(encoding="utf-8"))
+        raw = _schema(schema).raw
         names = [field["name"] for field in raw["fields"]]
         run = {
             "type": "record",
