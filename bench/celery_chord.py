@@ -53,8 +53,9 @@ CANDIDATES = (
 
 
 @contextlib.contextmanager
-def celery_workers(redis_url: str, config: WorkerConfig, logdir: Path) -> Iterator[None]:
-    """`config.processes` Celery workers on `redis_url`, ready, stopped on exit."""
+def celery_workers(redis_url: str, config: WorkerConfig, logdir: Path) -> Iterator[list[int]]:
+    """`config.processes` Celery workers on `redis_url`, ready, stopped on exit; yields
+    their pids."""
     env = {**os.environ, "BENCH_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -72,7 +73,7 @@ def celery_workers(redis_url: str, config: WorkerConfig, logdir: Path) -> Iterat
                     )
                 )  # fmt: skip
         _wait_ready(procs)
-        yield
+        yield [proc.pid for proc in procs]
     finally:
         for proc in procs:
             proc.terminate()

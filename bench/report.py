@@ -85,6 +85,17 @@ def table(results: dict[str, Any]) -> str:
             f"{label + f' [{size:,}]':<40} {_num(bw):>11} {_num(lim):>11} {_num(cel):>11} "
             f"{_ratio(bw, lim):>9} {_ratio(bw, cel):>9}"
         )
+    for key, label in (("single", "(a) CPU per item, us"), ("many", "(b) CPU per item, us")):
+        bw = _get(s, key, "cpu_us_per_item")
+        lim = _get(s, "limit", key, "cpu_us_per_item")
+        cel = _get(s, "celery", key, "cpu_us_per_item")
+        if bw is None and lim is None and cel is None:
+            continue
+        # as for items/s, batchwire against the other: the ratio of items per CPU second
+        lines.append(
+            f"{label:<40} {_num(bw, ',.1f'):>11} {_num(lim, ',.1f'):>11} {_num(cel, ',.1f'):>11} "
+            f"{_ratio(lim, bw):>9} {_ratio(cel, bw):>9}"
+        )
     lines.append("")
     lines.append(f"{'(c) 10-item batch latency, ms':<40} {'p50':>11} {'p99':>11} {'samples':>11}")
     for label, path in (

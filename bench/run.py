@@ -29,6 +29,7 @@ from typing import Any
 
 from bench import batchwire_runs, celery_chord, payloads
 from bench.batchwire_runs import Pipeline, new_prefix
+from bench.cpu import CpuMeter
 from bench.limit import run_limit
 from bench.local_http import CallbackReceiver, fast_target
 from bench.profiles import FULL, QUICK, SCENARIOS, Profile
@@ -51,12 +52,19 @@ def _say(message: str) -> None:
 
 
 async def _record(
-    into: dict[str, Any], name: str, run: Callable[[], Awaitable[dict[str, Any]]]
+    into: dict[str, Any],
+    name: str,
+    run: Callable[[], Awaitable[dict[str, Any]]],
+    cpu: dict[str, list[int]] | None = None,
 ) -> None:
-    """Run one scenario; a failure is recorded as its result and the run goes on."""
+    """Run one scenario; a failure is recorded as its result and the run goes on. With `cpu`
+    (the processes taking part besides the bench's own), its CPU per item is added."""
     _say(f"{name} ...")
     try:
+        meter = CpuMeter.start(cpu) if cpu is not None else None
         into[name] = await run()
+        if meter is not None:
+            into[name].update(meter.used(into[name]["items"]))
         _say(f"{name}: {_brief(into[name])}")
     except Exception as exc:
         traceback.print_exc()
@@ -71,26 +79,40 @@ def _brief(result: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {_brief(v)}" for k, v in result.items() if isinstance(v, dict))
 
 
-async def _limit(bootstrap: str, profile: Profile) -> dict[str, Any]:
+async def _limit(bootstrap: str, broker_pid: int, profile: Profile) -> dict[str, Any]:
     single = [payloads.wire_batch(payloads.new_batch_id("limit"), profile.single_items)]
     many = [
         payloads.wire_batch(payloads.new_batch_id("limit"), profile.many_items)
         for _ in range(profile.many_batches)
     ]
     out: dict[str, Any] = {}
+    warm_up = [payloads.wire_batch(payloads.new_batch_id("limit"), profile.warm_up_items)]
+    run = await run_limit(
+        bootstrap,
+        new_prefix("limit"),
+        warm_up,
+        time_limit_s=profile.time_limit(profile.warm_up_items),
+    )
+    out["warm_up"] = {**dataclasses.asdict(run), "items_per_s": run.items_per_s}
     for key, batches in (("single", single), ("many", many)):
+        meter = CpuMeter.start({"broker": [broker_pid]})  # the pipeline is the bench's own
         run = await run_limit(
             bootstrap,
             new_prefix("limit"),
             batches,
             time_limit_s=profile.time_limit(sum(len(b.results) for b in batches)),
         )
-        out[key] = {**dataclasses.asdict(run), "items_per_s": run.items_per_s}
+        out[key] = {
+            **dataclasses.asdict(run),
+            "items_per_s": run.items_per_s,
+            **meter.used(run.items),
+        }
     return out
 
 
 async def _batchwire(
     bootstrap: str,
+    broker_pid: int,
     workdir: Path,
     profile: Profile,
     chosen: set[str],
@@ -121,7 +143,7 @@ async def _batchwire(
                 concurrency=profile.http_concurrency,
                 flags=worker_flags,
             ) as worker,
-            connector,
+            connector as connector_process,
         ):
             async with (
                 KafkaBatches(bootstrap, topic_prefix=prefix) as client,
@@ -142,9 +164,19 @@ async def _batchwire(
                                        p.latency_items, time_limit_s=p.latency_time_limit()),
                     "http": partial(_http, pipe, p),
                 }  # fmt: skip
+                # (c) and (d) are not measured: (d)'s HTTP target runs in the bench's process
+                cpu = {"worker": [worker.pid], "broker": [broker_pid]}
+                if connector_process is not None:
+                    cpu["connector"] = [connector_process.pid]
+                if chosen & {"single", "many"}:
+                    warm_up = partial(batchwire_runs.one_batch, pipe,
+                                      payloads.noop_items(p.warm_up_items), label="warm-up",
+                                      time_limit_s=p.time_limit(p.warm_up_items))  # fmt: skip
+                    await _record(out, "warm_up", warm_up)
                 for name, run in runs.items():
                     if name in chosen:
-                        await _record(out, name, run)
+                        measured = name in ("single", "many")
+                        await _record(out, name, run, cpu if measured else None)
             out["main_worker_memory_kib"] = memory_kib(worker.pid)
 
 
@@ -177,6 +209,7 @@ async def _rss(
 
 async def _kafka_side(
     bootstrap: str,
+    broker_pid: int,
     workdir: Path,
     profile: Profile,
     chosen: set[str],
@@ -184,9 +217,9 @@ async def _kafka_side(
     worker_flags: tuple[str, ...],
 ) -> None:
     if "limit" in chosen:
-        await _record(out, "limit", lambda: _limit(bootstrap, profile))
+        await _record(out, "limit", lambda: _limit(bootstrap, broker_pid, profile))
     if chosen & {"single", "many", "latency", "http"}:
-        await _batchwire(bootstrap, workdir, profile, chosen, out, worker_flags)
+        await _batchwire(bootstrap, broker_pid, workdir, profile, chosen, out, worker_flags)
     if "rss" in chosen:
         await _record(out, "rss", lambda: _rss(bootstrap, workdir, profile, worker_flags))
 
@@ -195,14 +228,14 @@ def _celery(workdir: Path, profile: Profile, tune: bool) -> dict[str, Any]:
     """The Celery chord's (a), (b) and (c), on a private redis-server."""
     p = profile
     out: dict[str, Any] = {}
-    with redis_server(workdir / "redis") as url:
+    with redis_server(workdir / "redis") as (url, redis_pid):
         os.environ["BENCH_REDIS_URL"] = url  # read by bench.celery_app when first imported
         if tune:
             out["tuning"] = _celery_tune(url, workdir, p)
         config = celery_chord.BEST
         out["config"] = config.label()
         _say(f"Celery chord ({config.label()}) ...")
-        with celery_chord.celery_workers(url, config, workdir):
+        with celery_chord.celery_workers(url, config, workdir) as worker_pids:
             runs = {
                 "single": partial(celery_chord.one_chord, p.single_items,
                                   time_limit_s=p.time_limit(p.single_items)),
@@ -213,7 +246,10 @@ def _celery(workdir: Path, profile: Profile, tune: bool) -> dict[str, Any]:
             }  # fmt: skip
             for name, run in runs.items():
                 try:
+                    meter = CpuMeter.start({"celery": worker_pids, "redis": [redis_pid]})
                     out[name] = run()
+                    if name in ("single", "many"):
+                        out[name].update(meter.used(out[name]["items"]))
                     _say(f"Celery {name}: {_brief(out[name])}")
                 except Exception as exc:
                     traceback.print_exc()
@@ -320,10 +356,18 @@ def main(argv: list[str] | None = None) -> None:
     kafka_version = "-"
     if chosen - {"celery"}:
         _say("starting a Kafka broker")
-        with kafka_broker(workdir / "kafka") as (bootstrap, kafka_version):
+        with kafka_broker(workdir / "kafka") as (bootstrap, kafka_version, broker_pid):
             _say(f"broker at {bootstrap}")
             asyncio.run(
-                _kafka_side(bootstrap, workdir, profile, chosen, results["scenarios"], worker_flags)
+                _kafka_side(
+                    bootstrap,
+                    broker_pid,
+                    workdir,
+                    profile,
+                    chosen,
+                    results["scenarios"],
+                    worker_flags,
+                )
             )
     results["machine"] = machine_facts(kafka_version)
     if "celery" in chosen:

@@ -26,12 +26,12 @@ READY_TIMEOUT_S = 120.0
 
 
 @contextlib.contextmanager
-def kafka_broker(home: Path) -> Iterator[tuple[str, str]]:
-    """A fresh local KRaft broker; yields its bootstrap address and Kafka version."""
+def kafka_broker(home: Path) -> Iterator[tuple[str, str, int]]:
+    """A fresh local KRaft broker; yields its bootstrap address, Kafka version and pid."""
     broker = LocalBroker(home=home, port=0)
     bootstrap = broker.start()
     try:
-        yield bootstrap, broker.version
+        yield bootstrap, broker.version, broker.running_pid() or 0
     finally:
         broker.stop()
 
@@ -202,8 +202,9 @@ def ensure_redis_server() -> str:
 
 
 @contextlib.contextmanager
-def redis_server(home: Path) -> Iterator[str]:
-    """A private redis-server on a free 127.0.0.1 port, no persistence; yields its URL."""
+def redis_server(home: Path) -> Iterator[tuple[str, int]]:
+    """A private redis-server on a free 127.0.0.1 port, no persistence; yields its URL and
+    pid."""
     import redis
 
     binary = ensure_redis_server()
@@ -231,7 +232,7 @@ def redis_server(home: Path) -> Iterator[str]:
                     raise RuntimeError(f"redis-server did not start; see {log_file}") from None
                 time.sleep(0.1)
         client.close()
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:

@@ -12,6 +12,7 @@ import pytest
 from bench import batchwire_runs, payloads
 from bench.batchwire_runs import Pipeline
 from bench.limit import run_limit
+from bench.profiles import QUICK
 from bench.local_http import CallbackReceiver
 from bench.report import table
 from bench.services import batchwire_connector, batchwire_worker, worker_env
@@ -29,6 +30,22 @@ async def test_raw_limit_delivers_every_message(kafka_bootstrap: str, topic_pref
     assert run.items == 200
     assert run.delivered == 200
     assert run.items_per_s > 0
+
+
+async def test_the_limit_runs_warm_up_first_and_reports_cpu_per_item(
+    kafka_bootstrap: str,
+) -> None:
+    from bench.run import _limit
+
+    sizes = QUICK.with_overrides(single_items=120, many_batches=2, many_items=40, warm_up_items=30)
+    # no broker pid here (the session's broker may not be ours): only the bench's CPU counts
+    out = await _limit(kafka_bootstrap, 0, sizes)
+    assert out["warm_up"]["items"] == out["warm_up"]["delivered"] == 30
+    for key, items in (("single", 120), ("many", 80)):
+        run = out[key]
+        assert run["items"] == run["delivered"] == items
+        assert run["cpu_s"]["broker"] == 0.0 and run["cpu_s"]["bench"] > 0  # the pipeline's
+        assert run["cpu_us_per_item"] == round(run["cpu_s"]["all"] / items * 1e6, 1)
 
 
 async def test_batchwire_scenarios_count_every_item(
@@ -82,7 +99,7 @@ def test_celery_chord_counts_every_task(tmp_path: Path, monkeypatch: pytest.Monk
     from bench import celery_chord
     from bench.services import redis_server
 
-    with redis_server(tmp_path / "redis") as url:
+    with redis_server(tmp_path / "redis") as (url, _pid):
         monkeypatch.setenv("BENCH_REDIS_URL", url)
         with celery_chord.celery_workers(url, celery_chord.BEST, tmp_path):
             one = celery_chord.one_chord(30, time_limit_s=30)
