@@ -80,7 +80,12 @@ def table(results: dict[str, Any]) -> str:
         bw = _get(s, key, "items_per_s")
         lim = _get(s, "limit", key, "items_per_s")
         cel = _get(s, "celery", key, "items_per_s")
-        size = _get(s, key, "items") or _get(s, "limit", key, "items") or 0
+        sizes = (
+            _get(s, key, "items"),
+            _get(s, "limit", key, "items"),
+            _get(s, "celery", key, "items"),
+        )
+        size = next((n for n in sizes if n), 0)
         lines.append(
             f"{label + f' [{size:,}]':<40} {_num(bw):>11} {_num(lim):>11} {_num(cel):>11} "
             f"{_ratio(bw, lim):>9} {_ratio(bw, cel):>9}"

@@ -1,4 +1,4 @@
-"""The bench's CPU per item (`bench.cpu`) and its rows in the table."""
+"""The bench's CPU per item (`bench.cpu`) and the table's throughput and CPU rows."""
 
 from __future__ import annotations
 
@@ -84,3 +84,9 @@ def test_the_table_gives_cpu_per_item_ratios_as_items_per_cpu_second() -> None:
     row = next(line for line in table({"scenarios": scenarios}).splitlines() if "(a) CPU" in line)
     assert row.split()[-5:] == ["200.0", "50.0", "2,000.0", "0.25x", "10.00x"]
     assert "(b) CPU" not in table({"scenarios": scenarios})  # not measured: no row
+
+
+def test_the_table_names_the_size_of_a_run_of_celery_alone() -> None:
+    scenarios = {"celery": {"single": {"items": 1000, "items_per_s": 10.0}}}
+    row = next(line for line in table({"scenarios": scenarios}).splitlines() if "(a) one" in line)
+    assert "[1,000]" in row
