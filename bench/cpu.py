@@ -20,19 +20,36 @@ from pathlib import Path
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu_s(pid: int, *, descendants: bool = True) -> float:
-    """User + system CPU seconds of `pid` (and its live descendants); 0 for a process gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
+def _stat_cpu_s(path: Path) -> float:
+    """User + system CPU seconds in a `stat` file of /proc (a process's or a thread's)."""
+    stat = path.read_text()
     # the name between parentheses may hold spaces; `state` is the first field after it,
     # so utime and stime (fields 14 and 15 of proc(5)) are the 12th and 13th from there
     fields = stat[stat.rindex(")") + 2 :].split()
-    own = (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
+def process_cpu_s(pid: int, *, descendants: bool = True) -> float:
+    """User + system CPU seconds of `pid` (and its live descendants); 0 for a process gone."""
+    try:
+        own = _stat_cpu_s(Path(f"/proc/{pid}/stat"))
+    except OSError:
+        return 0.0
     if not descendants:
         return own
     return own + sum(process_cpu_s(child) for child in _children(pid))
+
+
+def jit_cpu_s(pid: int) -> float:
+    """CPU seconds of a JVM's just-in-time compiler threads (`C1 CompilerThread0`, `C2 ...`,
+    as HotSpot names them); 0 for another process."""
+    total = 0.0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                if "CompilerThre" in (task / "comm").read_text():
+                    total += _stat_cpu_s(task / "stat")
+    return total
 
 
 def _children(pid: int) -> list[int]:

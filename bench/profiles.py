@@ -26,6 +26,16 @@ SCENARIOS = (
 LATENCY_WARM_UP = 50
 
 
+#: Untimed rounds through the raw limit, and through batchwire, before (a) and (b): a freshly
+#: started broker's JVM compiles its hot paths during its first minute of load, a cost a
+#: long-lived deployment paid once, long before. Its compiler threads took 4.2, 3.4 and 1.0 s
+#: of CPU during three 100,000-item batches in a row (the broker's whole CPU: 6.9, 5.8 and
+#: 3.1 s), ~40% of a core taken from the worker on a 2-core machine. Rounds go on until a
+#: round's compiling stays under `WARM_UP_QUIET_JIT_S`, at most `WARM_UP_ROUNDS` of them.
+WARM_UP_ROUNDS = 6
+WARM_UP_QUIET_JIT_S = 0.3
+
+
 @dataclass(frozen=True)
 class Profile:
     """Sizes of one run; every one can be changed from the command line."""
@@ -39,11 +49,7 @@ class Profile:
     http_items: int  # (d)
     http_concurrency: int  # (d) the worker's --concurrency
     rss_sizes: tuple[int, ...]  # (e)
-    #: items run through batchwire, and through the raw limit, before (a) and (b) and not
-    #: timed: a freshly started broker's JVM compiles its hot paths in the first seconds
-    #: of load (its CPU for the same 100,000 items: 5.7 s, 5.2, 3.3, then 1.8-2.0 s on a
-    #: warm one), a cost a long-lived deployment paid once, long before
-    warm_up_items: int
+    warm_up_items: int  # items per untimed warm-up round (`WARM_UP_ROUNDS`)
     min_rate: float = 50.0  # items/s below which a scenario gives up (its time bound)
 
     def time_limit(self, items: int) -> float:

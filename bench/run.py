@@ -29,10 +29,17 @@ from typing import Any
 
 from bench import batchwire_runs, celery_chord, payloads
 from bench.batchwire_runs import Pipeline, new_prefix
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, jit_cpu_s
 from bench.limit import run_limit
 from bench.local_http import CallbackReceiver, fast_target
-from bench.profiles import FULL, QUICK, SCENARIOS, Profile
+from bench.profiles import (
+    FULL,
+    QUICK,
+    SCENARIOS,
+    WARM_UP_QUIET_JIT_S,
+    WARM_UP_ROUNDS,
+    Profile,
+)
 from bench.report import RESULTS_DIR, machine_facts, table, write_json, write_png
 from bench.services import (
     batchwire_connector,
@@ -76,7 +83,29 @@ def _brief(result: dict[str, Any]) -> str:
         return f"{result.get('items', 0):,} items, {result['items_per_s']:,.0f} items/s"
     if "submit_to_callback" in result:
         return f"p50 {result['submit_to_callback']['p50_ms']:.1f} ms"
-    return ", ".join(f"{k}: {_brief(v)}" for k, v in result.items() if isinstance(v, dict))
+    parts = (f"{k}: {_brief(v)}" for k, v in result.items() if isinstance(v, dict))
+    return ", ".join(part for part in parts if not part.startswith("warm_up"))
+
+
+async def _warm_up(
+    side: str, broker_pid: int, profile: Profile, run_round: Callable[[], Awaitable[float]]
+) -> dict[str, Any]:
+    """Untimed rounds of `profile.warm_up_items` items (`run_round` gives a round's items/s)
+    until the broker's JIT compilers go quiet (`bench.profiles.WARM_UP_ROUNDS`)."""
+    rounds: list[dict[str, float]] = []
+    for _ in range(WARM_UP_ROUNDS):
+        before = jit_cpu_s(broker_pid)
+        items_per_s = await run_round()
+        compiling = jit_cpu_s(broker_pid) - before
+        rounds.append({"items_per_s": round(items_per_s), "broker_jit_cpu_s": round(compiling, 2)})
+        if compiling < WARM_UP_QUIET_JIT_S:
+            break
+    _say(
+        f"{side} warm-up: {len(rounds)} x {profile.warm_up_items:,} items, the broker's JIT "
+        + ", ".join(f"{r['broker_jit_cpu_s']:.1f}" for r in rounds)
+        + " s of CPU"
+    )
+    return {"items_per_round": profile.warm_up_items, "rounds": rounds}
 
 
 async def _limit(bootstrap: str, broker_pid: int, profile: Profile) -> dict[str, Any]:
@@ -86,14 +115,16 @@ async def _limit(bootstrap: str, broker_pid: int, profile: Profile) -> dict[str,
         for _ in range(profile.many_batches)
     ]
     out: dict[str, Any] = {}
-    warm_up = [payloads.wire_batch(payloads.new_batch_id("limit"), profile.warm_up_items)]
-    run = await run_limit(
-        bootstrap,
-        new_prefix("limit"),
-        warm_up,
-        time_limit_s=profile.time_limit(profile.warm_up_items),
-    )
-    out["warm_up"] = {**dataclasses.asdict(run), "items_per_s": run.items_per_s}
+
+    async def warm_up_round() -> float:
+        items = profile.warm_up_items
+        batch = payloads.wire_batch(payloads.new_batch_id("limit"), items)
+        run = await run_limit(
+            bootstrap, new_prefix("limit"), [batch], time_limit_s=profile.time_limit(items)
+        )
+        return run.items_per_s
+
+    out["warm_up"] = await _warm_up("limit", broker_pid, profile, warm_up_round)
     for key, batches in (("single", single), ("many", many)):
         meter = CpuMeter.start({"broker": [broker_pid]})  # the pipeline is the bench's own
         run = await run_limit(
@@ -169,10 +200,17 @@ async def _batchwire(
                 if connector_process is not None:
                     cpu["connector"] = [connector_process.pid]
                 if chosen & {"single", "many"}:
-                    warm_up = partial(batchwire_runs.one_batch, pipe,
-                                      payloads.noop_items(p.warm_up_items), label="warm-up",
-                                      time_limit_s=p.time_limit(p.warm_up_items))  # fmt: skip
-                    await _record(out, "warm_up", warm_up)
+
+                    async def warm_up_round() -> float:
+                        run = await batchwire_runs.one_batch(
+                            pipe,
+                            payloads.noop_items(p.warm_up_items),
+                            label="warm-up",
+                            time_limit_s=p.time_limit(p.warm_up_items),
+                        )
+                        return float(run["items_per_s"])
+
+                    out["warm_up"] = await _warm_up("batchwire", broker_pid, p, warm_up_round)
                 for name, run in runs.items():
                     if name in chosen:
                         measured = name in ("single", "many")
