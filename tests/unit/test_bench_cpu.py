@@ -7,7 +7,7 @@ import sys
 import textwrap
 import time
 
-from bench.cpu import CpuMeter, process_cpu_s
+from bench.cpu import CpuMeter, jit_cpu_s, process_cpu_s
 from bench.report import table
 
 #: a process that spends this much CPU, says so, and waits for its stdin to close
@@ -67,6 +67,37 @@ def test_the_meter_counts_a_process_and_its_descendants_but_not_the_bench() -> N
     assert cpu["bench"] < SPIN_S  # the test's own process only waited
     assert cpu["all"] == round(cpu["worker"] + cpu["bench"], 2)
     assert used["cpu_us_per_item"] == round(cpu["all"] / 1000 * 1e6, 1)
+
+
+def test_jit_cpu_counts_only_threads_named_as_hotspot_compilers() -> None:
+    # a thread named as HotSpot names its compilers spins; the main thread spins as long
+    spin = (
+        "import sys, threading, time\n"
+        "spun = threading.Event()\n"
+        "def compiler():\n"
+        "    tid = threading.get_native_id()\n"
+        "    with open(f'/proc/self/task/{tid}/comm', 'w') as comm:\n"
+        "        comm.write('C2 CompilerThread0')\n"
+        f"    while time.thread_time() < {SPIN_S}:\n"
+        "        pass\n"
+        "    spun.set()\n"
+        "    threading.Event().wait()  # alive (a thread gone leaves /proc) to the end\n"
+        "threading.Thread(target=compiler, daemon=True).start()\n"
+        f"while time.thread_time() < {SPIN_S}:\n"
+        "    pass\n"
+        "spun.wait()\n"
+        "print('spun', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    proc = _spawn(spin)
+    try:
+        _wait_spun(proc)
+        compiling, whole = jit_cpu_s(proc.pid), process_cpu_s(proc.pid)
+    finally:
+        _close(proc)
+    assert SPIN_S * 0.9 <= compiling < SPIN_S * 1.5
+    assert whole >= compiling + SPIN_S * 0.9
+    assert jit_cpu_s(proc.pid) == 0.0  # gone
 
 
 def test_a_process_gone_counts_nothing() -> None:
