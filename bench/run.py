@@ -83,12 +83,17 @@ def _brief(result: dict[str, Any]) -> str:
         return f"{result.get('items', 0):,} items, {result['items_per_s']:,.0f} items/s"
     if "submit_to_callback" in result:
         return f"p50 {result['submit_to_callback']['p50_ms']:.1f} ms"
-    parts = (f"{k}: {_brief(v)}" for k, v in result.items() if isinstance(v, dict))
-    return ", ".join(part for part in parts if not part.startswith("warm_up"))
+    if "rounds" in result:
+        compiling = ", ".join(f"{r['broker_jit_cpu_s']:.1f}" for r in result["rounds"])
+        return (
+            f"{len(result['rounds'])} x {result['items_per_round']:,} items, "
+            f"the broker's JIT {compiling} s of CPU"
+        )
+    return ", ".join(f"{k}: {_brief(v)}" for k, v in result.items() if isinstance(v, dict))
 
 
 async def _warm_up(
-    side: str, broker_pid: int, profile: Profile, run_round: Callable[[], Awaitable[float]]
+    broker_pid: int, profile: Profile, run_round: Callable[[], Awaitable[float]]
 ) -> dict[str, Any]:
     """Untimed rounds of `profile.warm_up_items` items (`run_round` gives a round's items/s)
     until the broker's JIT compilers go quiet (`bench.profiles.WARM_UP_ROUNDS`)."""
@@ -100,11 +105,6 @@ async def _warm_up(
         rounds.append({"items_per_s": round(items_per_s), "broker_jit_cpu_s": round(compiling, 2)})
         if compiling < WARM_UP_QUIET_JIT_S:
             break
-    _say(
-        f"{side} warm-up: {len(rounds)} x {profile.warm_up_items:,} items, the broker's JIT "
-        + ", ".join(f"{r['broker_jit_cpu_s']:.1f}" for r in rounds)
-        + " s of CPU"
-    )
     return {"items_per_round": profile.warm_up_items, "rounds": rounds}
 
 
@@ -124,7 +124,7 @@ async def _limit(bootstrap: str, broker_pid: int, profile: Profile) -> dict[str,
         )
         return run.items_per_s
 
-    out["warm_up"] = await _warm_up("limit", broker_pid, profile, warm_up_round)
+    out["warm_up"] = await _warm_up(broker_pid, profile, warm_up_round)
     for key, batches in (("single", single), ("many", many)):
         meter = CpuMeter.start({"broker": [broker_pid]})  # the pipeline is the bench's own
         run = await run_limit(
@@ -210,7 +210,7 @@ async def _batchwire(
                         )
                         return float(run["items_per_s"])
 
-                    out["warm_up"] = await _warm_up("batchwire", broker_pid, p, warm_up_round)
+                    await _record(out, "warm_up", partial(_warm_up, broker_pid, p, warm_up_round))
                 for name, run in runs.items():
                     if name in chosen:
                         measured = name in ("single", "many")
