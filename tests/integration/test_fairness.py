@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.status_watch import StatusWatcher, watch_statuses
 from tests.fixtures.accounting import HANDLER_MODULES, account, fault_batch, submit_in_parts
-from tests.fixtures.soak import items, pick, profile
+from tests.fixtures.soak import SOAK, items, pick, profile
 from tests.fixtures.workers import WorkerFactory
 
 pytestmark = [
@@ -64,10 +64,19 @@ def summary(latencies: list[float]) -> str:
     return f"n={len(ms)} p50={statistics.median(ms):.0f}ms p99={p99:.0f}ms max={ms[-1]:.0f}ms"
 
 
+#: the soak runs it with an item process too (`--processes 1 --release-window 1000`, the flags
+#: the bench measures beside the default worker); CI with the default worker only
+FLAGS = [(), ("--processes", "1", "--release-window", "1000")] if SOAK else [()]
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=lambda flags: " ".join(flags) or "default")
 async def test_small_batches_are_not_stuck_behind_a_big_one(
-    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+    worker_factory: WorkerFactory,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    flags: tuple[str, ...],
 ) -> None:
-    worker = await asyncio.to_thread(worker_factory, HANDLER_MODULES)
+    worker = await asyncio.to_thread(worker_factory, HANDLER_MODULES, args=flags)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=0)
     await producer.start()
     try:
@@ -103,7 +112,7 @@ async def test_small_batches_are_not_stuck_behind_a_big_one(
     finally:
         await producer.stop()
     print(
-        f"FAIRNESS-FIGURES {topic_prefix} ({profile()}) "
+        f"FAIRNESS-FIGURES {topic_prefix} ({profile()}; worker flags: {' '.join(flags) or '-'}) "
         f"tenant A: {BIG} items in {big_seconds:.1f}s "
         f"({figures.items / max(big_seconds, 1e-9):.0f} items/s); tenant B 10-item batches, "
         f"idle: {summary(idle)}; while A runs: {summary(busy) if busy else 'none'}; "
