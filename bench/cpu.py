@@ -1,9 +1,11 @@
 """The CPU a scenario costs, per item, summed over every process that takes part in it.
 
-Items/s on a shared 2-core machine moves with the neighbours from one run to the next; the
-CPU time an item costs moves much less, and it says how much work a pipeline does against
-another one: a pipeline that spends 4x the CPU per item cannot go faster than a quarter of
-the other on the same cores once both are busy, whatever the noise.
+Items/s says how fast; CPU per item says how much work, process by process, apart from the
+waiting, and how far one pipeline is from another: a pipeline that spends 4x the CPU per
+item cannot go faster than a quarter of the other on the same cores once both are busy.
+Both move with a shared machine's neighbours (a busy neighbour slows each instruction: the
+worker spent 8.4 to 13.8 s of CPU on the same 100,000 items at different hours of one
+evening), so compare the sides of one run.
 
 Read from `/proc/<pid>/stat` (Linux): user + system time of a process and its live
 descendants (a worker's item processes, Celery's pool). A descendant that exits during the
