@@ -162,9 +162,15 @@ def register_part(state: State, part: dict[str, Any], now: str) -> bool:
     return True
 
 
+def result_stage(result: Mapping[str, Any]) -> int:
+    """The stage of an `ItemResult`'s item (0 when its request says none)."""
+    stage: int = (result.get("request") or {}).get("stage") or 0
+    return stage
+
+
 def apply_result(state: State, result: dict[str, Any], now: str) -> None:
     """Count one new item result (`count_result`), and its errors when it failed."""
-    count_result(state, result["status"], (result.get("request") or {}).get("stage") or 0, now)
+    count_result(state, result["status"], result_stage(result), now)
     if not result["success"]:
         errors = state["item_errors"]
         if len(errors) < ITEM_ERRORS_CAP:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams import codec
+from streams.aggregation import result_stage
 from streams.byte_reading import read_bytes, read_layout
 from streams.errors import CodecError
 
@@ -55,8 +56,7 @@ class Bundle:
 
 def bundled(result: Mapping[str, Any], raw: bytes) -> BundledResult:
     """`result` (an `ItemResult`) encoded as `raw`, ready for a bundle."""
-    stage = (result.get("request") or {}).get("stage") or 0
-    return BundledResult(result["index"], stage, result["status"], raw)
+    return BundledResult(result["index"], result_stage(result), result["status"], raw)
 
 
 def is_results_bundle(data: bytes) -> bool:
