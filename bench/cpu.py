@@ -39,28 +39,35 @@ def process_cpu_s(pid: int, *, descendants: bool = True) -> float:
         return 0.0
     if not descendants:
         return own
-    return own + sum(process_cpu_s(child) for child in _children(pid))
+    return own + sum(process_cpu_s(child) for child in child_pids(pid))
 
 
 def jit_cpu_s(pid: int) -> float:
     """CPU seconds of a JVM's just-in-time compiler threads (`C1 CompilerThread0`, `C2 ...`,
     as HotSpot names them); 0 for another process."""
     total = 0.0
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                if "CompilerThre" in (task / "comm").read_text():
-                    total += _stat_cpu_s(task / "stat")
+    for task in _tasks(pid):
+        with contextlib.suppress(OSError):
+            if "CompilerThre" in (task / "comm").read_text():
+                total += _stat_cpu_s(task / "stat")
     return total
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The live children of `pid`, whichever of its threads started them."""
     found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                found += [int(c) for c in (task / "children").read_text().split()]
+    for task in _tasks(pid):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
     return found
+
+
+def _tasks(pid: int) -> list[Path]:
+    """The /proc directories of `pid`'s threads; none for a process gone."""
+    try:
+        return list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
 
 
 @dataclass

@@ -53,6 +53,10 @@ from bench.status_watch import watch_statuses
 from streams.client import KafkaBatches
 from streams.localkafka.broker import free_port
 
+#: the scenarios whose CPU per item is measured, on every side: (c) times single batches, and
+#: (d)'s HTTP target runs in the bench's own process
+CPU_SCENARIOS = ("single", "many")
+
 
 def _say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -195,11 +199,10 @@ async def _batchwire(
                                        p.latency_items, time_limit_s=p.latency_time_limit()),
                     "http": partial(_http, pipe, p),
                 }  # fmt: skip
-                # (c) and (d) are not measured: (d)'s HTTP target runs in the bench's process
                 cpu = {"worker": [worker.pid], "broker": [broker_pid]}
                 if connector_process is not None:
                     cpu["connector"] = [connector_process.pid]
-                if chosen & {"single", "many"}:
+                if chosen & set(CPU_SCENARIOS):
 
                     async def warm_up_round() -> float:
                         run = await batchwire_runs.one_batch(
@@ -213,8 +216,7 @@ async def _batchwire(
                     await _record(out, "warm_up", partial(_warm_up, broker_pid, p, warm_up_round))
                 for name, run in runs.items():
                     if name in chosen:
-                        measured = name in ("single", "many")
-                        await _record(out, name, run, cpu if measured else None)
+                        await _record(out, name, run, cpu if name in CPU_SCENARIOS else None)
             out["main_worker_memory_kib"] = memory_kib(worker.pid)
 
 
@@ -284,9 +286,11 @@ def _celery(workdir: Path, profile: Profile, tune: bool) -> dict[str, Any]:
             }  # fmt: skip
             for name, run in runs.items():
                 try:
-                    meter = CpuMeter.start({"celery": worker_pids, "redis": [redis_pid]})
+                    measured = name in CPU_SCENARIOS
+                    cpu = {"celery": worker_pids, "redis": [redis_pid]}
+                    meter = CpuMeter.start(cpu) if measured else None
                     out[name] = run()
-                    if name in ("single", "many"):
+                    if meter is not None:
                         out[name].update(meter.used(out[name]["items"]))
                     _say(f"Celery {name}: {_brief(out[name])}")
                 except Exception as exc:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.cpu import child_pids
 from streams.localkafka import LocalBroker
 from streams.localkafka.broker import free_port
 
@@ -72,11 +73,8 @@ def memory_kib(pid: int) -> dict[str, int]:
             name, _, rest = line.partition(":")
             if name in found:
                 found[name] += int(rest.split()[0])
-    children = ""
-    with contextlib.suppress(OSError):
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    for child in children.split():
-        for name, kib in memory_kib(int(child)).items():
+    for child in child_pids(pid):
+        for name, kib in memory_kib(child).items():
             found[name] += kib
     return found
 
