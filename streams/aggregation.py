@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 State = dict[str, Any]
 
 ITEM_ERRORS_CAP = 100
+#: `item_errors` keeps at most this many characters of one item's errors, and of all its
+#: item ids and messages together: every status and final callback carries it, and one
+#: message must fit in a Kafka message (the full errors are in the item's result)
+ITEM_ERROR_CHARS = 1000
+ITEM_ERRORS_CHARS = 64 * 1024
 FINAL_STATUSES = frozenset({"completed", "completed_with_errors", "cancelled", "timed_out"})
 COUNTERS = ("posted", "processed", "succeeded", "failed", "skipped", "cancelled", "timed_out")
 ITEM_STATUS_COUNTER = {
@@ -173,8 +178,16 @@ def apply_result(state: State, result: dict[str, Any], now: str) -> None:
     count_result(state, result["status"], result_stage(result), now)
     if not result["success"]:
         errors = state["item_errors"]
-        if len(errors) < ITEM_ERRORS_CAP:
-            errors[result["item_id"]] = "; ".join(result.get("errors") or []) or result["status"]
+        message = "; ".join(result.get("errors") or []) or result["status"]
+        if len(message) > ITEM_ERROR_CHARS:
+            message = message[: ITEM_ERROR_CHARS - 1] + "…"
+        item_id = result["item_id"]
+        used = sum(len(k) + len(v) for k, v in errors.items())
+        if (
+            len(errors) < ITEM_ERRORS_CAP
+            and used + len(item_id) + len(message) <= ITEM_ERRORS_CHARS
+        ):
+            errors[item_id] = message
         else:
             state["item_errors_truncated"] = True
 
@@ -207,8 +220,13 @@ def all_parts_arrived(state: State) -> bool:
 
 
 def is_complete(state: State) -> bool:
-    """Every part has arrived and every posted item has a result."""
-    return all_parts_arrived(state) and state["processed"] >= state["posted"]
+    """Every posted item has a result, and every part has arrived or the batch was stopped
+    (cancelled, or past its deadline): a stopped batch does not wait for parts that never
+    came (rejected, or never sent), or it would never end. A part that arrives after the
+    batch ended is still counted, its items reported cancelled or timed out."""
+    if state["parts"] is None or state["processed"] < state["posted"]:
+        return False
+    return all_parts_arrived(state) or state["cancel_requested"] or state["deadline_passed"]
 
 
 def release_next_stage(state: State) -> int | None:

@@ -46,6 +46,9 @@ MAX_BATCH_ID_LEN = 128
 #: JSON nested deeper than this (the submission object is level 1) is invalid_batch_format:
 #: far below Python's recursion limit, so no later step (hashing, encoding) can overflow.
 MAX_JSON_DEPTH = 128
+#: the most characters of JSON a batch's `metadata` may take: every status and final
+#: callback echoes it, and each must fit in one Kafka message
+MAX_METADATA_CHARS = 64 * 1024
 #: details kept per code: a part of 1 MB with a bad item in every few bytes must still give
 #: a rejection (and an HTTP answer) of a few kilobytes; the message gives the full count.
 MAX_DETAILS = 100
@@ -120,6 +123,7 @@ def validate_submission(
     stop_on_failure = _stop_on_failure(raw.get("stop_on_failure"), problems)
     deadline_s = _deadline(raw.get("deadline_s"), problems)
     part, parts = _part_and_parts(raw.get("part"), raw.get("parts"), problems)
+    _metadata(raw.get("metadata"), problems)
     problems.raise_first(batch_id, tenant)
     return Submission(
         batch_id=batch_id or new_batch_id(),
@@ -386,6 +390,19 @@ def _stop_on_failure(value: Any, problems: _Problems) -> bool:
         problems.add(INVALID, "$.stop_on_failure", "stop_on_failure must be true or false")
         return True
     return value
+
+
+def _metadata(value: Any, problems: _Problems) -> None:
+    if value is None:
+        return
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    except (TypeError, ValueError, RecursionError):
+        problems.add(INVALID, "$.metadata", "metadata must be a JSON value")
+        return
+    if size > MAX_METADATA_CHARS:
+        message = f"metadata takes {size:,} characters as JSON; at most {MAX_METADATA_CHARS:,}"
+        problems.add(INVALID, "$.metadata", message)
 
 
 def _deadline(value: Any, problems: _Problems) -> float:

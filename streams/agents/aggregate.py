@@ -63,6 +63,9 @@ from streams.topics import callbacks, controls, items, ledger, status
 log = logging.getLogger(__name__)
 CHUNK_MAX = 500
 TICK_INTERVAL_S = 1.0
+#: a final callback carries its batch's results inline up to this many bytes of them (as
+#: Avro; more as JSON), else their URL: a callback must fit in one Kafka message
+INLINE_RESULTS_BYTES = 1024 * 1024
 PURGE_INTERVAL_S = 60.0
 _last_purge: dict[int, float] = {}
 
@@ -290,6 +293,7 @@ class Chunk:
         if self._seen(state, event) or not aggregation.request_cancel(state, iso()):
             return
         await self._stop(state, "cancelled")
+        await self._advance(state, event)  # it may end now: a part it waited for never came
 
     async def on_tick(self, event: faust.EventT) -> None:
         now = time.time()
@@ -306,6 +310,7 @@ class Chunk:
                 state = self.state(tenant, batch_id, event)
                 if aggregation.pass_deadline(state, iso()):
                     await self._stop(state, "timed_out")
+                    await self._advance(state, event)
             sweep_at = entry.get("sweep_at")
             if sweep_at is not None and now >= sweep_at:
                 state = self.state(tenant, batch_id, event)
@@ -436,14 +441,7 @@ class Chunk:
         if not callback or callback.get("mode") not in ("batch", "both"):
             return
         record = aggregation.status_record(state)
-        inline = None
-        if state["posted"] <= options.inline_results_max:
-            inline = [
-                codec.decode_as("ItemResult", raw)
-                for raw in self.results.run_from(
-                    state["tenant"], state["batch_id"], 0, state["posted"]
-                )
-            ]
+        inline = self._inline_results(state)
         results_url = f"{app.conf.canonical_url}/v1/batches/{state['batch_id']}/results"
         await publish(
             callbacks,
@@ -452,6 +450,19 @@ class Chunk:
                 "CallbackRequested", batch_callback(record, callback["url"], inline, results_url)
             ),
         )
+
+    def _inline_results(self, state: State) -> list[dict[str, Any]] | None:
+        """The batch's results for its final callback, or None (the callback gives their
+        URL) past `options.inline_results_max` results or `INLINE_RESULTS_BYTES` of them."""
+        if state["posted"] > options.inline_results_max:
+            return None
+        raws, size = [], 0
+        for raw in self.results.run_from(state["tenant"], state["batch_id"], 0, state["posted"]):
+            size += len(raw)
+            if size > INLINE_RESULTS_BYTES:
+                return None
+            raws.append(raw)
+        return [codec.decode_as("ItemResult", raw) for raw in raws]
 
     async def _publish_controls(self, state: State) -> None:
         record = control_record(state, state.get("failed_groups", []))

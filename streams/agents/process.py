@@ -30,6 +30,7 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from streams import codec
+from streams.aggregation import ITEM_ERROR_CHARS
 from streams.app import app, settings
 from streams.bundled_results import bundled
 from streams.clock import iso
@@ -45,6 +46,7 @@ from streams.messages import item_result
 from streams.metrics import metrics
 from streams.offsets import OffsetTracker, OnRevoked, commit_finished, topic_lag
 from streams.options import options
+from streams.parts import MAX_MESSAGE_BYTES
 from streams.publish import stop_worker
 from streams.result_bundles import WITHIN_S, ResultBundler, publish_bundle
 from streams.topics import controls as controls_topic
@@ -57,6 +59,9 @@ _FAILED_GROUPS_CAP = 100_000
 #: (tenant/batch_id, group) of groups that failed here; the controls topic has the rest.
 _failed_groups: OrderedDict[tuple[str, str], None] = OrderedDict()
 COMMIT_INTERVAL_S = 1.0
+#: the largest `ItemResult` a processor publishes: one Kafka message, with room to spare
+#: for the bundle that carries it on the ledger
+MAX_RESULT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 #: a worker whose lanes are full stops polling; it keeps its partitions this long
 MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 STOP_GRACE_S = 10.0
@@ -178,10 +183,9 @@ class ItemProcessor:
 
         async def job() -> None:
             started = time.monotonic()
-            result = await run_item(req, self.executor)
+            result, raw = encoded_result(await run_item(req, self.executor))
             metrics.items_processed[result["status"]] += 1
             metrics.item_latency.observe(time.monotonic() - started)
-            raw = codec.encode("ItemResult", result)
             await self.bundler.add(
                 req["tenant"],
                 req["batch_id"],
@@ -209,6 +213,29 @@ class ItemProcessor:
     async def lag(self) -> dict[str, int]:
         """Messages not yet fetched, per topic (for `/metrics`)."""
         return await topic_lag(self.consumer)
+
+
+def encoded_result(result: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The result and its message. A result too big for one (an action's huge output, an
+    exception quoting a huge input) fails instead, without its output and with its errors
+    cut short: publishing it would fail, and stop the worker on every restart."""
+    raw = codec.encode("ItemResult", result)
+    if len(raw) <= MAX_RESULT_BYTES:
+        return result, raw
+    errors = "; ".join(result["errors"])
+    why = (
+        f"the result took {len(raw):,} bytes, more than the {MAX_RESULT_BYTES:,} a result may "
+        "take: its output and headers were dropped"
+    )
+    small = {
+        **result,
+        "success": False,
+        "status": "failed",
+        "headers": {},
+        "output": None,
+        "errors": [why] + ([errors[:ITEM_ERROR_CHARS]] if errors else []),
+    }
+    return small, codec.encode("ItemResult", small)
 
 
 def _skip_reason(req: dict[str, Any]) -> str | None:

@@ -9,7 +9,9 @@ import pytest
 from streams import aggregation, codec, ledger_pieces
 from streams.aggregation import (
     COUNTERS,
+    ITEM_ERROR_CHARS,
     ITEM_ERRORS_CAP,
+    ITEM_ERRORS_CHARS,
     apply_result,
     final_status,
     finish,
@@ -450,6 +452,22 @@ def test_item_errors_are_capped_and_flag_truncation() -> None:
     assert s["processed"] == n + 5
 
 
+def test_item_errors_keep_long_messages_and_ids_within_their_budget() -> None:
+    """A status must fit in one Kafka message whatever the items' errors and ids."""
+    s = state()
+    n = 20
+    register_part(s, part([item(f"i{k}", k) for k in range(n)]), T1)
+    apply_result(s, result("i0", "failed", errors=["x" * 50_000]), T2)
+    assert s["item_errors"]["i0"] == "x" * (ITEM_ERROR_CHARS - 1) + "…"
+    long_id = "L" * 40_000
+    apply_result(s, result(long_id, "failed", errors=["short"]), T2)
+    apply_result(s, result(long_id + "2", "failed", errors=["short"]), T2)  # past the budget
+    assert set(s["item_errors"]) == {"i0", long_id}
+    assert s["item_errors_truncated"] is True
+    assert sum(len(k) + len(v) for k, v in s["item_errors"].items()) <= ITEM_ERRORS_CHARS
+    assert s["failed"] == 3  # every result still counts
+
+
 # --------------------------------------------------------------------------------------
 # is_complete
 # --------------------------------------------------------------------------------------
@@ -477,6 +495,31 @@ def test_multi_part_batch_needs_every_part() -> None:
     register_part(s, part([item("d", 3)], 1, 3), T3)
     assert not is_complete(s)
     apply_result(s, result("d"), T3)
+    assert is_complete(s)
+
+
+@pytest.mark.parametrize("stop", ["cancel", "deadline"])
+def test_a_stopped_batch_ends_without_the_parts_that_never_came(stop: str) -> None:
+    """A part rejected by the exploder, or never sent, must not keep its batch running
+    past a cancel or its deadline."""
+    s = state()
+    register_part(s, part([item("a", 0), item("b", 1)], 0, 2), T1)
+    apply_result(s, result("a"), T2)
+    assert request_cancel(s, T2) if stop == "cancel" else pass_deadline(s, T2)
+    assert not is_complete(s)  # b has no result yet
+    apply_result(s, result("b", "cancelled" if stop == "cancel" else "timed_out"), T3)
+    assert is_complete(s)
+    assert finish(s, T3) == ("cancelled" if stop == "cancel" else "timed_out")
+
+
+def test_a_cancel_before_any_part_does_not_end_the_batch() -> None:
+    """A cancel may overtake the batch's first part: the batch is not known yet."""
+    s = state()
+    assert request_cancel(s, T1)
+    assert not is_complete(s)
+    register_part(s, part([item("a", 0)]), T2)
+    assert not is_complete(s)
+    apply_result(s, result("a", "cancelled"), T3)
     assert is_complete(s)
 
 

@@ -13,6 +13,7 @@ import pytest
 from streams.errors import SubmissionError
 from streams.validation import (
     ITEM_FIELDS,
+    MAX_METADATA_CHARS,
     Submission,
     _checked_item,
     _plain_item,
@@ -625,3 +626,12 @@ def test_100000_items() -> None:
     assert sub.items[54_321]["body"] is items[54_321]["body"]
     assert sub.items[n - 2]["id"] == f"job-{n - 2}"
     assert sub.items[n - 2]["params"] is items[n - 2]["params"]
+
+
+def test_metadata_up_to_its_limit_is_kept_and_beyond_it_is_refused() -> None:
+    """Every status and final callback echoes the metadata: it must stay small."""
+    fits = {"note": "x" * (MAX_METADATA_CHARS - len('{"note":""}'))}
+    assert validate(batch(metadata=fits)).metadata == fits
+    err = reject(batch(metadata={"note": "x" * MAX_METADATA_CHARS}), "invalid_batch_format")
+    assert paths(err) == ["$.metadata"]
+    assert "at most 65,536" in err.details[0]["message"]

@@ -1,0 +1,160 @@
+"""Batches that must end, and a worker that must not stop, whatever their sizes and parts.
+
+Found by a contract audit (2026-12-03, night): a final callback with its results inline,
+a status with long item errors, or an item's result could each outgrow one Kafka message,
+and the failed send stopped the worker on every restart (the same ledger event again); and
+a batch whose part was rejected, or never sent, stayed `in_progress` past its deadline and
+a cancel, holding one of its tenant's active batches for good.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from streams.aggregation import ITEM_ERROR_CHARS
+from tests.fixtures.accounting import HANDLER_MODULES
+from tests.fixtures.kafka_io import produce, read_until, results_of, submit_json, wait_final
+from tests.fixtures.workers import WorkerFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def echo(item_id: str, **params: Any) -> dict[str, Any]:
+    return {"id": item_id, "namespace": "batchwire", "action": "echo", "params": params}
+
+
+async def test_outsized_results_errors_and_callbacks_never_stop_the_worker(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    worker = worker_factory(HANDLER_MODULES)
+    pad = "y" * 700_000
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {  # 8 results of ~1.4 MB each (request and output): too many bytes to go inline
+            "batch_id": "big-cb",
+            "tenant": "acme",
+            "callback": {"url": "http://127.0.0.1:9/callback", "mode": "batch"},
+            "items": [echo(f"e{i}", pad=pad) for i in range(8)],
+        },
+        {  # one result of ~12 MB: more than a Kafka message holds
+            "batch_id": "big-out",
+            "tenant": "acme",
+            "items": [echo("huge", pad="w" * 6_000_000), echo("small", n=1)],
+        },
+        {  # 55 errors of 200,000 characters each in the status
+            "batch_id": "big-err",
+            "tenant": "acme",
+            "stop_on_failure": False,
+            "items": [
+                {
+                    "id": f"f{i}",
+                    "namespace": "faults",
+                    "action": "fail_long",
+                    "params": {"chars": 200_000},
+                }
+                for i in range(55)
+            ],
+        },
+    )
+    finals = await wait_final(
+        kafka_bootstrap, topic_prefix, ["big-cb", "big-out", "big-err"], timeout=180
+    )
+    assert finals["big-cb"]["status"] == "completed"
+    callbacks = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.callbacks",
+        lambda rs: any(r.key == b"big-cb" for r in rs),
+    )
+    payload = next(r.decoded() for r in callbacks if r.key == b"big-cb")["payload"]
+    assert payload.get("results") is None
+    assert payload["results_url"].endswith("/v1/batches/big-cb/results")
+
+    out = finals["big-out"]
+    assert out["status"] == "completed_with_errors"
+    assert out["counters"]["succeeded"] == 1 and out["counters"]["failed"] == 1
+    results = {
+        r["item_id"]: r for r in await results_of(kafka_bootstrap, topic_prefix, "big-out", 2)
+    }
+    huge = results["huge"]
+    assert huge["status"] == "failed" and huge["output"] is None
+    assert huge["errors"][0].startswith("the result took ")
+    assert huge["request"]["params"]["pad"] == "w" * 6_000_000  # the item is kept whole
+    assert results["small"]["output"] == {"n": 1}
+
+    err = finals["big-err"]
+    assert err["status"] == "completed_with_errors"
+    assert err["counters"]["failed"] == err["counters"]["processed"] == 55
+    assert len(err["item_errors"]) == 55  # cut short, so all of them fit
+    assert all(len(message) <= ITEM_ERROR_CHARS for message in err["item_errors"].values())
+
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "after", "tenant": "acme", "items": [echo("a", n=2)]},
+    )
+    assert (await wait_final(kafka_bootstrap, topic_prefix, ["after"]))["after"]["status"] == (
+        "completed"
+    )
+    assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
+
+
+async def test_a_batch_missing_a_part_ends_at_its_deadline_or_when_cancelled(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    worker_factory()
+
+    def first_of_two(batch_id: str, **fields: Any) -> dict[str, Any]:
+        items = [echo(f"{batch_id}-{i}", i=i) for i in range(2)]
+        return {"batch_id": batch_id, "tenant": "acme", "part": 0, "parts": 2, "items": items}
+
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {**first_of_two("never-sent"), "deadline_s": 3},
+        {**first_of_two("rejected"), "deadline_s": 3},
+        {  # an empty action: `empty_parameter`, so the part never reaches the aggregator
+            "batch_id": "rejected",
+            "tenant": "acme",
+            "part": 1,
+            "parts": 2,
+            "items": [{"id": "x", "namespace": "batchwire", "action": "", "params": {}}],
+        },
+        first_of_two("cancelled"),
+    )
+    await results_of(kafka_bootstrap, topic_prefix, "cancelled", 2)
+    await produce(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.ledger",
+        [
+            (
+                b"cancelled",
+                json.dumps({"type": "cancel", "tenant": "acme", "batch_id": "cancelled"}).encode(),
+            )
+        ],
+    )
+    finals = await wait_final(
+        kafka_bootstrap, topic_prefix, ["never-sent", "rejected", "cancelled"], timeout=60
+    )
+    for batch_id, status in [
+        ("never-sent", "timed_out"),
+        ("rejected", "timed_out"),
+        ("cancelled", "cancelled"),
+    ]:
+        final = finals[batch_id]
+        assert final["status"] == status, final
+        counters = final["counters"]
+        assert counters["posted"] == counters["processed"] == counters["succeeded"] == 2
+        assert final["parts_received"] == 1 and final["parts"] == 2
+    rejected = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.rejected",
+        lambda rs: any(r.decoded()["batch_id"] == "rejected" for r in rs),
+    )
+    codes = {
+        r.decoded()["error"]["code"] for r in rejected if r.decoded()["batch_id"] == "rejected"
+    }
+    assert codes == {"empty_parameter"}
