@@ -24,7 +24,9 @@ ITEM_ERRORS_CAP = 100
 #: message must fit in a Kafka message (the full errors are in the item's result)
 ITEM_ERROR_CHARS = 1000
 ITEM_ERRORS_CHARS = 64 * 1024
-FINAL_STATUSES = frozenset({"completed", "completed_with_errors", "cancelled", "timed_out"})
+FINAL_STATUSES = frozenset(
+    {"completed", "completed_with_errors", "cancelled", "timed_out", "rejected"}
+)
 COUNTERS = ("posted", "processed", "succeeded", "failed", "skipped", "cancelled", "timed_out")
 ITEM_STATUS_COUNTER = {
     "succeeded": "succeeded",
@@ -259,6 +261,17 @@ def release_next_stage(state: State) -> int | None:
 def unreleased_stages(state: State) -> list[int]:
     """Stages whose items were never sent to a processor."""
     return sorted(int(s) for s in state["stage_posted"] if int(s) > state["released_stage"])
+
+
+def reject(state: State, error: Mapping[str, Any], now: str) -> bool:
+    """Mark a batch whose first part failed validation `rejected` (it never runs); False
+    when the batch has a part already (a later part's rejection does not end it)."""
+    if state["parts"] is not None or is_final(state):
+        return False
+    state["status"] = "rejected"
+    state["rejection"] = {"code": error.get("code"), "message": error.get("message")}
+    state["finished_at"] = state["updated_at"] = now
+    return True
 
 
 def request_cancel(state: State, now: str) -> bool:

@@ -44,6 +44,7 @@ __all__ = [
     "fingerprint",
     "header",
     "json_text",
+    "loads_strict",
     "register_codecs",
 ]
 
@@ -81,6 +82,22 @@ _JSON_DECODE = json.JSONDecoder().decode
 _JSON_ENCODE_FINITE = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
 ).encode
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_JSON_DECODE_STRICT = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
+def loads_strict(text: str) -> Any:
+    """JSON from outside (a submission, a target's answer) as RFC 8259 has it: `NaN` and
+    `Infinity` are refused (most JSON parsers refuse them in what batchwire would echo).
+    Raises `json.JSONDecodeError` for bad syntax, another ValueError for such a constant or
+    an integer too long to convert (Python's 4,300 digits), RecursionError when nested too
+    deeply."""
+    return _JSON_DECODE_STRICT(text)
 
 
 @dataclass(slots=True)
@@ -484,11 +501,13 @@ def decode_submission(data: bytes, content_type: str | None = None) -> dict[str,
             f"invalid JSON: not UTF-8 at line {line}, column {col} (byte {exc.start})"
         ) from exc
     try:
-        value = _JSON_DECODE(text)
+        value = loads_strict(text)
     except json.JSONDecodeError as exc:
         raise CodecError(
             f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from exc
+    except ValueError as exc:
+        raise CodecError(f"invalid JSON: {exc}") from exc
     except RecursionError as exc:
         raise CodecError("invalid JSON: nested too deeply") from exc
     if not isinstance(value, dict):

@@ -25,10 +25,13 @@ from urllib.parse import unquote
 
 import httpx
 
+from streams import codec
 from streams.aiohttp_transport import AiohttpTransport
 from streams.codec import json_text
+from streams.errors import SubmissionError
 from streams.handlers import ActionContext, get_handler
 from streams.http_headers import HOP_BY_HOP_HEADERS, parse_retry_after
+from streams.validation import check_unicode, may_hold_surrogates
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 DROPPED_HEADERS = HOP_BY_HOP_HEADERS | {"host", "content-length"}
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: an httpx timeout this close to the batch's deadline is the deadline's
+DEADLINE_SLACK_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ async def run_action(item: Mapping[str, Any], ctx: ActionContext) -> Outcome:
             result = await result
     except ActionError as exc:
         return Outcome.failed([exc.message], attempts=1, code=exc.code)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a handler's sys.exit() must not end the worker
         logger.debug("action %s/%s raised", namespace, name, exc_info=True)
         return Outcome.failed([_describe_exception(exc)], attempts=1)
     try:
@@ -242,6 +247,7 @@ class HttpExecutor:
     async def _attempt(self, request: httpx.Request, left: float) -> _Attempt:
         timeout = self._timeout(left)
         request.extensions["timeout"] = timeout.as_dict()
+        deadline = time.monotonic() + left
         try:
             return await asyncio.wait_for(self._send(request), timeout=left)
         except TimeoutError:
@@ -249,6 +255,10 @@ class HttpExecutor:
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             return _Attempt(_failed(_describe_exception(exc)), retryable=False)
         except httpx.TransportError as exc:
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            if timed_out and time.monotonic() >= deadline - DEADLINE_SLACK_S:
+                # httpx's timeouts are cut to the deadline (`_timeout`): this one was it
+                return _Attempt(self._deadline_outcome(1, left), retryable=False)
             message = _describe_transport_error(exc, timeout)
             return _Attempt(_failed(message), retryable=True, sent=not _never_sent(exc))
         except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
@@ -307,11 +317,12 @@ class HttpExecutor:
         return random.uniform(0, ceiling)
 
     def _deadline_outcome(self, attempts: int, left: float | None) -> Outcome:
+        """The batch's deadline came first: the item timed out (`/v1/batch` answers 504)."""
         if left is None:
             message = "deadline reached before the request could be sent"
         else:
             message = f"deadline reached: no complete response within {left:.3f}s"
-        return Outcome.failed([message], attempts=attempts)
+        return Outcome(False, "timed_out", None, {}, None, [message], attempts)
 
 
 class _ItemRejected(Exception):
@@ -411,26 +422,37 @@ def _response_headers(response: httpx.Response) -> dict[str, str]:
 
 
 def _decode_output(body: bytes, charset: str | None, truncated: bool) -> Any:
-    """Parsed JSON when the body is JSON, else its text; None for an empty body.
-
-    The text is decoded with the response's charset (UTF-8 when it names none), undecodable
-    bytes replaced, so a binary body comes back lossy.
-    """
+    """Parsed JSON when the body is JSON, else its text; None for an empty body."""
     if not body:
         return None
-    encoding = charset or "utf-8"
-    try:
-        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    except LookupError:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    # A truncated body may end inside a character: leave that partial character out.
-    text: str = decoder.decode(body, final=not truncated)
+    text = _text(body, charset, truncated)
     if truncated:
         return text
     try:
-        return json.loads(text)
-    except ValueError:
+        value = codec.loads_strict(text)
+        if may_hold_surrogates(body):
+            check_unicode(value)  # a "\\ud800" escape is valid JSON but no UTF-8 text
+    except (ValueError, RecursionError, SubmissionError):
         return text
+    return value
+
+
+def _text(body: bytes, charset: str | None, truncated: bool) -> str:
+    """The body decoded with the response's charset, undecodable bytes replaced (so a binary
+    body comes back lossy): UTF-8 when it names none, or one Python has but not as a text
+    encoding that can replace (hex, zlib, idna...). A truncated body may end inside a
+    character: that partial character is left out."""
+    if charset:
+        try:
+            info = codecs.lookup(charset)
+            if info._is_text_encoding:
+                decoded: str = info.incrementaldecoder(errors="replace").decode(
+                    body, final=not truncated
+                )
+                return decoded
+        except (LookupError, UnicodeError):
+            pass
+    return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(body, final=not truncated)
 
 
 def _describe_transport_error(exc: httpx.TransportError, timeout: httpx.Timeout) -> str:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import Any
 
-from streams import tables
+from streams import codec, tables
 from streams.errors import SubmissionError
 from streams.keys import SEP, part_key
+from streams.validation import content_hash
 
 MAX_PARTS_AHEAD = 16
 MAX_HELD_PER_TENANT = 64
@@ -64,6 +66,21 @@ def hold_problem(tenant: str, batch_id: str, part: int, expected: int) -> Submis
             [{"path": "$.part", "message": "send each batch's parts in order"}],
         )
     return None
+
+
+def conflict(tenant: str, batch_id: str, part: int, body: dict[str, Any]) -> SubmissionError | None:
+    """`batch_conflict` when a copy of `part` with other content is held already: the copy
+    held first stays, as a part received first does."""
+    value: bytes | None = tables.held_parts.get(part_key(tenant, batch_id, part))
+    if value is None or content_hash(codec.decode_submission(value[_STAMP.size :])) == (
+        content_hash(body)
+    ):
+        return None
+    return SubmissionError(
+        "batch_conflict",
+        f"batch {batch_id} (tenant {tenant}) part {part} is already waiting for its "
+        "predecessors with other content",
+    )
 
 
 def make_room(tenant: str, now: float) -> list[tuple[str, int, bytes]]:

@@ -8,7 +8,6 @@ else, whatever the bytes and headers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,7 +40,7 @@ def undecodable_code(raw: bytes) -> str:
     if raw.startswith(codec.MAGIC):
         return INVALID
     try:
-        json.loads(raw.decode("utf-8-sig"))  # strict, as the codec
+        codec.loads_strict(raw.decode("utf-8-sig"))  # as the codec parses it
     except RecursionError:
         return INVALID
     except ValueError:
@@ -49,9 +48,12 @@ def undecodable_code(raw: bytes) -> str:
     return INVALID
 
 
-def decode_part(raw: bytes, ctype: str | None) -> dict[str, Any]:
+def decode_part(raw: bytes | None, ctype: str | None) -> dict[str, Any]:
     """The submission in `raw` (Avro single-object or JSON), unvalidated but safe to hash and
     re-encode: nested at most `MAX_JSON_DEPTH` levels, every string UTF-8 encodable."""
+    if not isinstance(raw, (bytes, bytearray)):  # a tombstone (a message without a value)
+        message = "the message has no value: a submission is a JSON object or Avro"
+        raise SubmissionError(INVALID_JSON, message, [{"path": "$", "message": message}])
     try:
         body = codec.decode_submission(raw, ctype)
     except CodecError as exc:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from streams.errors import SubmissionError
 
@@ -43,6 +44,8 @@ CALLBACK_MODES = ("batch", "item", "both")
 DEFAULT_DEADLINE_S = 1800.0
 MAX_DEADLINE_S = 7 * 24 * 3600.0
 MAX_BATCH_ID_LEN = 128
+#: the largest stage, part count and part number: Avro `int` fields hold them
+MAX_INT = 2**31 - 1
 #: JSON nested deeper than this (the submission object is level 1) is invalid_batch_format:
 #: far below Python's recursion limit, so no later step (hashing, encoding) can overflow.
 MAX_JSON_DEPTH = 128
@@ -329,11 +332,16 @@ def _tenant(value: Any, allowed: frozenset[str], problems: _Problems) -> str:
     return value
 
 
+def is_batch_id(value: Any) -> bool:
+    """Whether `value` is a batch id as a submission may give it."""
+    return isinstance(value, str) and _BATCH_ID.fullmatch(value) is not None
+
+
 def _batch_id(value: Any, problems: _Problems) -> str | None:
     """The client's batch id, or None when absent (one is generated once the part is valid)."""
     if value is None:
         return None
-    if not isinstance(value, str) or not _BATCH_ID.fullmatch(value):
+    if not is_batch_id(value):
         message = f"batch_id must be 1 to {MAX_BATCH_ID_LEN} characters from A-Z a-z 0-9 . _ : -"
         problems.add(INVALID, "$.batch_id", message)
         return None
@@ -368,7 +376,8 @@ def _callback(value: Any, problems: _Problems) -> dict[str, str] | None:
     mode = value.get("mode")
     mode = "batch" if mode is None else mode
     if not _is_http_url(url):
-        problems.add(INVALID, "$.callback.url", "url must be an http:// or https:// URL")
+        message = "url must be an http:// or https:// URL with a host (and a valid port)"
+        problems.add(INVALID, "$.callback.url", message)
         url = None
     if mode not in CALLBACK_MODES:
         problems.add(INVALID, "$.callback.mode", "mode must be one of batch, item, both")
@@ -377,10 +386,16 @@ def _callback(value: Any, problems: _Problems) -> dict[str, str] | None:
 
 
 def _is_http_url(value: Any) -> bool:
-    if not isinstance(value, str):
+    """An absolute http(s) URL with a host, a valid port if any, and no whitespace or
+    control characters (which would never reach a callback target)."""
+    if not isinstance(value, str) or not value.isprintable() or " " in value:
         return False
-    scheme, sep, rest = value.partition("://")
-    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.strip())
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 (raises ValueError when out of range or not a number)
+    except ValueError:  # an unclosed [IPv6 address], a bad port
+        return False
+    return url.scheme.lower() in ("http", "https") and bool(url.hostname)
 
 
 def _stop_on_failure(value: Any, problems: _Problems) -> bool:
@@ -423,8 +438,8 @@ def _part_and_parts(part: Any, parts: Any, problems: _Problems) -> tuple[int, in
     if not _is_int(part) or part < 0:
         problems.add(INVALID, "$.part", "part must be an integer >= 0")
         ok = False
-    if not _is_int(parts) or parts < 1:
-        problems.add(INVALID, "$.parts", "parts must be an integer >= 1")
+    if not _is_int(parts) or not 1 <= parts <= MAX_INT:
+        problems.add(INVALID, "$.parts", f"parts must be an integer from 1 to {MAX_INT}")
         ok = False
     if ok and part >= parts:
         problems.add(INVALID, "$.part", f"part {part} must be lower than parts ({parts})")
@@ -501,7 +516,7 @@ def _plain_item(item: Any, index: int) -> dict[str, Any] | None:
         return None
     if stage is None:
         stage = 0
-    elif type(stage) is not int or stage < 0:
+    elif type(stage) is not int or not 0 <= stage <= MAX_INT:
         return None
     method, namespace = get("method"), get("namespace")
     if method is not None:  # an HTTP call, unless it is malformed or also an action
@@ -560,8 +575,8 @@ def _checked_item(item: Any, i: int, index: int, problems: _Problems) -> dict[st
         problems.add(INVALID, f"{path}.group", "group must be a non-empty string", i)
     stage = item.get("stage")
     stage = 0 if stage is None else stage
-    if not _is_int(stage) or stage < 0:
-        problems.add(INVALID, f"{path}.stage", "stage must be an integer >= 0", i)
+    if not _is_int(stage) or not 0 <= stage <= MAX_INT:
+        problems.add(INVALID, f"{path}.stage", f"stage must be an integer from 0 to {MAX_INT}", i)
     kind = _kind(item, path, i, problems)
     if kind == "http":
         fields = _http_fields(item, path, i, problems)

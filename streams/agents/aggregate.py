@@ -147,6 +147,8 @@ class Chunk:
         kind = message.get("type")
         if kind == "cancel":
             await self.on_cancel(message, event)
+        elif kind == "rejected":
+            self.on_rejected(message, event)
         elif kind == "tick":
             await self.on_tick(event)
         else:
@@ -242,6 +244,10 @@ class Chunk:
         tenant, batch_id = part["tenant"], part["batch_id"]
         state = self.state(tenant, batch_id, event)
         key = batch_key(tenant, batch_id)
+        if state["status"] == "rejected":  # its id again, in a submission that is valid
+            state = aggregation.new_state(tenant, batch_id, iso())
+            self.states[key] = (state, event)
+            finished_batches.pop(key, None)
         number = part["piece"]
         if self._seen(state, event):
             # this event again, after a crash: its writes may not all have landed (a copy's
@@ -287,6 +293,17 @@ class Chunk:
             if left_out and aggregation.prereleased(item, stored_below):
                 await out.add(item.key, stored.requested(item))
         await out.send()
+
+    def on_rejected(self, message: dict[str, Any], event: faust.EventT) -> None:
+        """The batch's first part failed validation (`explode._refuse_batch`)."""
+        tenant, batch_id = message["tenant"], message["batch_id"]
+        state = self.state(tenant, batch_id, event)
+        if self._seen(state, event) or not aggregation.reject(state, message["error"], iso()):
+            return
+        key = batch_key(tenant, batch_id)
+        self.changed.add(key)
+        finished_batches[key] = {"finished_at": time.time(), "partition": event.message.partition}
+        metrics.batches_ended["rejected"] += 1
 
     async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:
         state = self.state(message["tenant"], message["batch_id"], event)

@@ -28,12 +28,12 @@ from streams.app import app, settings
 from streams.clock import iso
 from streams.errors import SubmissionError
 from streams.keys import batch_key
-from streams.messages import part_fields, rejection
+from streams.messages import encode_event, part_fields, rejection
 from streams.options import options
 from streams.publish import RecordBatches, publish, stop_worker
 from streams.tables import submissions
 from streams.topics import batches, items, ledger, rejected
-from streams.validation import content_hash, validate_submission
+from streams.validation import Submission, content_hash, is_batch_id, validate_submission
 
 log = logging.getLogger(__name__)
 #: a rejection carries the raw submission cut to this size, so it fits in one message
@@ -57,12 +57,15 @@ async def explode(stream: faust.StreamT[bytes]) -> None:
             return
 
 
-async def handle_submission(raw: bytes, headers: Any, message: Any) -> None:
+async def handle_submission(raw: bytes | None, headers: Any, message: Any) -> None:
     try:
         body = intake.decode_part(raw, intake.content_type(headers))
     except SubmissionError as exc:
-        await _reject(exc, raw)
+        # the message's key stands for the tenant the body does not name (the contract
+        # keys `batchwire.batches` and `batchwire.rejected` by tenant)
+        await _reject(exc, raw or b"", key=message.key)
         return
+    assert raw is not None  # decoded
     tenant, batch_id = body.get("tenant"), body.get("batch_id")
     if isinstance(tenant, str) and batch_id is None:
         # no client key: derive it from the message, so that a redelivery reuses it
@@ -117,19 +120,12 @@ async def _explode_next(
         )
     except SubmissionError as exc:
         await _reject(exc, raw, batch_id=body.get("batch_id"), tenant=body.get("tenant"))
+        if entry is None and not body.get("part"):
+            await _refuse_batch(body, exc)
         return
-    if sub.part != (entry["next_part"] if entry else 0):
-        await _reject(
-            SubmissionError(
-                "invalid_batch_format",
-                f"batch {sub.batch_id} (tenant {sub.tenant}): part {sub.part} of {sub.parts} "
-                "does not follow the parts already received",
-                [{"path": "$.part", "message": "parts must be numbered 0..parts-1"}],
-            ),
-            raw,
-            batch_id=sub.batch_id,
-            tenant=sub.tenant,
-        )
+    problem = _order_problem(sub, entry)
+    if problem is not None:
+        await _reject(problem, raw, batch_id=sub.batch_id, tenant=sub.tenant)
         return
     now = time.time()
     deadline_at = entry["deadline_at"] if entry else now + sub.deadline_s
@@ -176,7 +172,11 @@ async def _hold(
             batch_id=stale_batch,
             tenant=tenant,
         )
-    problem = _early_problem(body) or held_parts.hold_problem(tenant, batch_id, part, expected)
+    problem = (
+        _early_problem(body)
+        or held_parts.conflict(tenant, batch_id, part, body)
+        or held_parts.hold_problem(tenant, batch_id, part, expected)
+    )
     if problem is not None:
         await _reject(problem, raw, batch_id=batch_id, tenant=tenant)
     else:
@@ -195,6 +195,36 @@ def _early_problem(body: dict[str, Any]) -> SubmissionError | None:
     return None
 
 
+async def _refuse_batch(body: dict[str, Any], error: SubmissionError) -> None:
+    """The batch's first part failed validation: tell the aggregator, so that its status
+    says `rejected` (a later part's failure leaves the batch to its deadline)."""
+    tenant, batch_id = _known(body.get("tenant")), body.get("batch_id")
+    if tenant is None or not is_batch_id(batch_id):
+        return  # no batch a client could look up
+    refusal = {
+        "type": "rejected",
+        "tenant": tenant,
+        "batch_id": batch_id,
+        "error": {"code": error.code, "message": error.message},
+    }
+    await publish(ledger, str(batch_id).encode(), encode_event(refusal))
+
+
+def _order_problem(sub: Submission, entry: dict[str, Any] | None) -> SubmissionError | None:
+    """Why a valid part cannot be the batch's next one (`entry`: the parts before it)."""
+    if sub.part != (entry["next_part"] if entry else 0):
+        message = f"part {sub.part} of {sub.parts} does not follow the parts already received"
+        detail = {"path": "$.part", "message": "parts must be numbered 0..parts-1"}
+    elif entry is not None and sub.parts != entry["parts"]:
+        message = f"part {sub.part} says {sub.parts} parts, its first part said {entry['parts']}"
+        detail = {"path": "$.parts", "message": "every part must give the same parts"}
+    else:
+        return None
+    return SubmissionError(
+        "invalid_batch_format", f"batch {sub.batch_id} (tenant {sub.tenant}): {message}", [detail]
+    )
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -205,13 +235,19 @@ def _known(value: Any) -> str | None:
 
 
 async def _reject(
-    error: SubmissionError, raw: bytes, *, batch_id: Any = None, tenant: Any = None
+    error: SubmissionError,
+    raw: bytes,
+    *,
+    batch_id: Any = None,
+    tenant: Any = None,
+    key: bytes | None = None,
 ) -> None:
+    """Publish the rejection, keyed by its tenant when known, else by `key`."""
     batch_id, tenant = _known(batch_id), _known(tenant)
     raw = raw[:MAX_REJECTED_RAW_BYTES]
     log.info("rejected submission (%s): %s", error.code, error.message)
     await publish(
         rejected,
-        (tenant or "").encode(),
+        tenant.encode() if tenant else (key or b"")[:MAX_ECHOED_CHARS],
         codec.encode("SubmissionRejected", rejection(error, raw, batch_id=batch_id, tenant=tenant)),
     )

@@ -216,26 +216,34 @@ class ItemProcessor:
 
 
 def encoded_result(result: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    """The result and its message. A result too big for one (an action's huge output, an
-    exception quoting a huge input) fails instead, without its output and with its errors
-    cut short: publishing it would fail, and stop the worker on every restart."""
-    raw = codec.encode("ItemResult", result)
-    if len(raw) <= MAX_RESULT_BYTES:
-        return result, raw
-    errors = "; ".join(result["errors"])
-    why = (
-        f"the result took {len(raw):,} bytes, more than the {MAX_RESULT_BYTES:,} a result may "
-        "take: its output and headers were dropped"
-    )
-    small = {
+    """The result and its message. A result that cannot be one fails instead, without its
+    output, headers and code, its errors cut short and made UTF-8: one too big (an action's
+    huge output, an exception quoting a huge input), or one its schema cannot hold (a lone
+    surrogate in a handler's output or error, a code past 32 bits). Otherwise the item would
+    have no result (or a send that fails would stop the worker on every restart)."""
+    try:
+        raw = codec.encode("ItemResult", result)
+    except CodecError as exc:
+        why = f"the result could not be stored: {exc}"
+    else:
+        if len(raw) <= MAX_RESULT_BYTES:
+            return result, raw
+        why = (
+            f"the result took {len(raw):,} bytes, more than the {MAX_RESULT_BYTES:,} a result "
+            "may take: its output and headers were dropped"
+        )
+    errors = [why, *[str(e) for e in result["errors"] or []]]
+    text = "; ".join(errors)[:ITEM_ERROR_CHARS].encode("utf-8", "replace").decode("utf-8")
+    failed = {
         **result,
         "success": False,
         "status": "failed",
+        "code": None,
         "headers": {},
         "output": None,
-        "errors": [why] + ([errors[:ITEM_ERROR_CHARS]] if errors else []),
+        "errors": [text],
     }
-    return small, codec.encode("ItemResult", small)
+    return failed, codec.encode("ItemResult", failed)
 
 
 def _skip_reason(req: dict[str, Any]) -> str | None:

@@ -18,7 +18,9 @@ def tenants_of(authorization: str | None, keys: Mapping[str, Secret]) -> frozens
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError("unauthorized", "send `Authorization: Bearer <tenant key>`")
-    presented = token.strip().encode()
+    # aiohttp decodes header bytes as UTF-8 with surrogates for the bytes that are not:
+    # those cannot be any key
+    presented = token.strip().encode("utf-8", "surrogateescape")
     held = {
         tenant for tenant, key in keys.items() if hmac.compare_digest(key.value.encode(), presented)
     }

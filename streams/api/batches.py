@@ -80,7 +80,7 @@ class Status(BatchView):
     @app.table_route(table=batch_state, match_info="batch_id")  # type: ignore[arg-type]
     async def get(self, request: web.Request, batch_id: str) -> web.Response:
         state = self.state_or_404(request, batch_id)
-        return self.json({**aggregation.status_record(state), **urls(batch_id)})
+        return self.json(status_answer(state))
 
 
 @app.page("/v1/batches/{batch_id}/results", name="results")
@@ -90,6 +90,9 @@ class Results(BatchView):
         state = self.state_or_404(request, batch_id)
         cursor, limit = _page(request)
         wanted = request.query.get("status")
+        if wanted is not None and wanted not in aggregation.ITEM_STATUS_COUNTER:
+            statuses = ", ".join(aggregation.ITEM_STATUS_COUNTER)
+            raise ApiError("invalid_batch_format", f"status must be one of {statuses}")
         page: list[dict[str, Any]] = []
         index = cursor
         stored = ResultBlocks().run_from(state["tenant"], batch_id, cursor, state["posted"])
@@ -102,6 +105,15 @@ class Results(BatchView):
                 break
         done = aggregation.is_complete(state) and index >= state["posted"]
         return self.json({"results": page, "next_cursor": None if done else str(index)})
+
+
+def status_answer(state: aggregation.State) -> dict[str, Any]:
+    """A batch's status as the routes answer it: its `BatchStatus`, its URLs and, when its
+    submission was rejected, the error."""
+    answer = {**aggregation.status_record(state), **urls(state["batch_id"])}
+    if state.get("rejection"):
+        answer["error"] = state["rejection"]
+    return answer
 
 
 def _page(request: web.Request) -> tuple[int, int]:
@@ -122,7 +134,7 @@ class Cancel(BatchView):
         state = self.state_or_404(request, batch_id)
         event = {"type": "cancel", "tenant": state["tenant"], "batch_id": batch_id}
         await publish(ledger, batch_id.encode(), encode_event(event))
-        return self.json({**aggregation.status_record(state), **urls(batch_id)}, status=202)
+        return self.json(status_answer(state), status=202)
 
 
 @app.page("/internal/active/{tenant}", name="active")

@@ -21,22 +21,23 @@ class MultiTenant(ApiView):
     async def post(self, request: web.Request) -> web.Response:
         tenants = self.tenants(request)
         body = await self.read_json(request)
-        if not (isinstance(body, dict) and isinstance(body.get("tenants"), list)):
+        names = body.get("tenants") if isinstance(body, dict) else None
+        if not (isinstance(names, list) and names and len(set(map(str, names))) == len(names)):
             raise ApiError(
                 "invalid_batch_format",
                 "expected {tenants: [...], batch: {...}}",
-                [{"path": "$.tenants", "message": "a list of tenant names"}],
+                [{"path": "$.tenants", "message": "a non-empty list of distinct tenant names"}],
             )
         authorization = request.headers["Authorization"]
         success: dict[str, str] = {}
         problems: dict[str, list[dict[str, Any]]] = {}
-        for tenant in body["tenants"]:
+        for tenant in map(str, names):  # a name that is no string is a problem of its own
             try:
-                accepted = await submit(str(tenant), body.get("batch"), tenants, authorization)
+                accepted = await submit(tenant, body.get("batch"), tenants, authorization)
             except ApiError as exc:
-                problems[str(tenant)] = [exc.body()["error"]]
+                problems[tenant] = [exc.body()["error"]]
             else:
-                success[str(tenant)] = accepted["batch_id"]
+                success[tenant] = accepted["batch_id"]
         answer = {
             "postedSuccess": success,
             "postedProblems": problems,

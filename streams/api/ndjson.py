@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import IO, Any
 
+from streams import codec
 from streams.api.errors import ApiError, body_too_large
 from streams.api.submit import publish_new
 from streams.app import settings
@@ -52,11 +53,11 @@ def batch_fields(query: Any, tenant: str) -> dict[str, Any]:
         if query.get("deadline_s") is not None:
             fields["deadline_s"] = float(query["deadline_s"])
         if query.get("metadata") is not None:
-            fields["metadata"] = json.loads(query["metadata"])
+            fields["metadata"] = codec.loads_strict(query["metadata"])
             check_depth(fields["metadata"], path="metadata", level=2)
             check_unicode(fields["metadata"], path="metadata")
         if query.get("headers") is not None:
-            fields["headers"] = json.loads(query["headers"])
+            fields["headers"] = codec.loads_strict(query["headers"])
             check_depth(fields["headers"], path="headers", level=2)
             check_unicode(fields["headers"], path="headers")
     except SubmissionError as exc:
@@ -199,9 +200,8 @@ async def submit_ndjson(
             if not raw.strip():
                 continue
             try:
-                item = json.loads(
-                    raw.decode("utf-8")
-                )  # strict: json.loads(bytes) lets surrogates in
+                # a str, not bytes: json.loads(bytes) would let surrogates in
+                item = codec.loads_strict(raw.decode("utf-8"))
                 check_depth(item, path=f"line {number}", level=3)
                 if may_hold_surrogates(raw):
                     check_unicode(item, path=f"line {number}")

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 from faust import web
 
+from streams import codec
 from streams.api.auth import tenants_of
 from streams.api.errors import ApiError, body_too_large
 from streams.app import settings
@@ -53,9 +54,8 @@ class ApiView(web.View):
         except HTTPRequestEntityTooLarge as exc:  # streamed: aiohttp stops at client_max_size
             raise body_too_large(MAX_BODY_BYTES) from exc
         try:
-            value = json.loads(
-                raw.decode("utf-8-sig")
-            )  # strict: json.loads(bytes) lets surrogates in
+            # a str, not bytes: json.loads(bytes) would let surrogates in
+            value = codec.loads_strict(raw.decode("utf-8-sig"))
         except RecursionError as exc:
             message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
             raise ApiError(
@@ -69,6 +69,8 @@ class ApiView(web.View):
                 f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                 [{"path": "$", "message": exc.msg, "line": exc.lineno, "column": exc.colno}],
             ) from exc
+        except ValueError as exc:  # NaN, Infinity, an integer too long to convert
+            raise ApiError("invalid_json", f"invalid JSON: {exc}") from exc
         try:
             check_depth(value)
             if may_hold_surrogates(raw):

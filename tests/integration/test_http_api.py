@@ -75,6 +75,11 @@ async def test_submit_wait_status_and_paged_results(worker_factory: WorkerFactor
             "/v1/batches/w-1/results", params={"status": "failed"}, headers=ACME
         )
         assert [r["item_id"] for r in failed.json()["results"]] == ["bad"]
+        unknown = await client.get(
+            "/v1/batches/w-1/results", params={"status": "bogus"}, headers=ACME
+        )
+        assert unknown.status_code == 422
+        assert unknown.json()["error"]["code"] == "invalid_batch_format"
 
 
 async def test_errors_carry_the_contract_codes(worker_factory: WorkerFactory) -> None:
@@ -330,6 +335,14 @@ async def test_multi_tenant_submit_answers_200_or_207(worker_factory: WorkerFact
             "initech": ["tenant_not_allowed"],
             "umbrella": ["tenant_not_allowed"],
         }
+        for tenants in ([], ["acme", "acme"]):  # nothing to post, or one tenant twice
+            refused = await client.post(
+                "/v1/batches:multi-tenant",
+                json={"tenants": tenants, "batch": {"items": jobs(1)}},
+                headers=shared,
+            )
+            assert refused.status_code == 422
+            assert refused.json()["error"]["code"] == "invalid_batch_format"
         for tenant in ("acme", "globex"):
             status = await _wait_final(client, f"mt-1?tenant={tenant}", shared)
             assert (status["tenant"], status["counters"]["succeeded"]) == (tenant, 2)

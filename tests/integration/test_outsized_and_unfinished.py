@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from streams.aggregation import ITEM_ERROR_CHARS
@@ -158,3 +159,80 @@ async def test_a_batch_missing_a_part_ends_at_its_deadline_or_when_cancelled(
         r.decoded()["error"]["code"] for r in rejected if r.decoded()["batch_id"] == "rejected"
     }
     assert codes == {"empty_parameter"}
+
+
+async def test_a_part_that_disagrees_on_the_number_of_parts_is_rejected(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Neither an ended batch nor a running one takes a part that says another number of
+    parts than its first part did (the audit reopened an ended batch this way)."""
+    worker_factory()
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "closed", "tenant": "acme", "items": [echo("c0", i=0)]},
+    )
+    await wait_final(kafka_bootstrap, topic_prefix, ["closed"])
+
+    def part(batch_id: str, number: int, parts: int) -> dict[str, Any]:
+        items = [echo(f"{batch_id}{number}", i=number)]
+        return {
+            "batch_id": batch_id,
+            "tenant": "acme",
+            "part": number,
+            "parts": parts,
+            "items": items,
+        }
+
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        part("closed", 1, 2),
+        part("grows", 0, 2),
+        part("grows", 1, 3),
+        part("grows", 1, 2),
+    )
+    rejected = await read_until(
+        kafka_bootstrap, f"{topic_prefix}batchwire.rejected", lambda rs: len(rs) >= 2
+    )
+    assert sorted(
+        (r.decoded()["batch_id"], r.decoded()["error"]["details"][0]["path"]) for r in rejected
+    ) == [("closed", "$.parts"), ("grows", "$.parts")]
+    finals = await wait_final(kafka_bootstrap, topic_prefix, ["closed", "grows"])
+    assert finals["grows"]["status"] == "completed"
+    assert finals["grows"]["counters"]["posted"] == 2
+    assert finals["closed"]["counters"]["posted"] == 1
+
+
+async def test_a_batch_refused_on_the_topic_is_rejected_until_its_id_comes_valid(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The contract's `rejected` status: a topic submission that fails validation is looked
+    up as `rejected`, with its error; a valid submission under the same id then runs."""
+    worker = worker_factory()
+    bad = {"namespace": "batchwire", "action": "", "params": {}}
+    await submit_json(
+        kafka_bootstrap, topic_prefix, {"batch_id": "refused", "tenant": "acme", "items": [bad]}
+    )
+    statuses = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.status",
+        lambda rs: any(r.decoded()["status"] == "rejected" for r in rs),
+    )
+    assert [r.decoded()["batch_id"] for r in statuses] == ["refused"]
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        answer = await client.get(
+            "/v1/batches/refused", headers={"Authorization": "Bearer key-acme"}
+        )
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["status"] == "rejected"
+        assert body["error"]["code"] == "empty_parameter"
+        assert body["counters"]["posted"] == 0 and body["finished_at"]
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "refused", "tenant": "acme", "items": [echo("fixed", n=1)]},
+    )
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["refused"]))["refused"]
+    assert final["status"] == "completed" and final["counters"]["succeeded"] == 1

@@ -184,7 +184,7 @@ async def test_malformed_submissions_are_rejected_while_a_valid_batch_completes(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     worker_factory({"BATCHWIRE_MAX_ITEMS": "50"})
-    kinds: list[tuple[str, bytes]] = [
+    kinds: list[tuple[str, bytes | None]] = [
         ("invalid_json", b'{"tenant": "acme", "items": ['),
         ("invalid_json", b"\xff\xfe not utf-8"),
         ("invalid_batch_format", b"[1, 2, 3]"),
@@ -209,6 +209,17 @@ async def test_malformed_submissions_are_rejected_while_a_valid_batch_completes(
         ),
         ("tenant_not_allowed", json.dumps({"tenant": "initech", "items": [action(0)]}).encode()),
         ("invalid_batch_format", codec.MAGIC + b"\x00" * 8 + b"garbage"),
+        # each of these stopped the worker once, and again on every restart:
+        ("invalid_json", None),  # a tombstone
+        (
+            "invalid_batch_format",  # a stage no Avro int holds
+            json.dumps({"tenant": "acme", "items": [action(2, stage=2**31)]}).encode(),
+        ),
+        (  # an integer Python refuses to convert (past 4,300 digits)
+            "invalid_json",
+            b'{"tenant": "acme", "items": [{"id": ' + b"1" * 5000 + b', "method": "GET"}]}',
+        ),
+        ("invalid_json", b'{"tenant": "acme", "items": [{"id": "n", "params": NaN}]}'),
     ]
     bad = [kinds[i % len(kinds)] for i in range(200)]
     valid = {"batch_id": "ok-1", "tenant": "acme", "items": [action(i) for i in range(30)]}
@@ -221,6 +232,9 @@ async def test_malformed_submissions_are_rejected_while_a_valid_batch_completes(
     )
     codes = sorted(r.decoded()["error"]["code"] for r in rejected)
     assert codes == sorted(code for code, _ in bad)
+    # keyed by the body's tenant, or by the message's key when the body names none
+    assert {r.key for r in rejected if r.decoded()["tenant"] is None} == {b"acme"}
+    assert {r.key for r in rejected} == {b"acme", b"initech"}
     sample = next(
         r.decoded() for r in rejected if r.decoded()["error"]["code"] == "empty_parameter"
     )

@@ -20,6 +20,7 @@ from streams.aggregation import (
     new_state,
     pass_deadline,
     register_part,
+    reject,
     release_next_stage,
     request_cancel,
     status_record,
@@ -510,6 +511,24 @@ def test_a_stopped_batch_ends_without_the_parts_that_never_came(stop: str) -> No
     apply_result(s, result("b", "cancelled" if stop == "cancel" else "timed_out"), T3)
     assert is_complete(s)
     assert finish(s, T3) == ("cancelled" if stop == "cancel" else "timed_out")
+
+
+def test_a_batch_whose_first_part_was_refused_is_rejected_and_final() -> None:
+    s = state()
+    error = {"code": "empty_parameter", "message": "items[0].action is empty", "details": []}
+    assert reject(s, error, T1)
+    assert s["status"] == "rejected" and is_final(s)
+    assert s["rejection"] == {"code": "empty_parameter", "message": "items[0].action is empty"}
+    assert s["finished_at"] == T1
+    assert status_record(s)["status"] == "rejected"
+    assert not reject(s, error, T2)  # once
+
+
+def test_a_refused_later_part_does_not_reject_a_running_batch() -> None:
+    s = state()
+    register_part(s, part([item("a", 0)], 0, 2), T1)
+    assert not reject(s, {"code": "empty_parameter", "message": "x"}, T2)
+    assert s["status"] == "in_progress"
 
 
 def test_a_cancel_before_any_part_does_not_end_the_batch() -> None:

@@ -3,6 +3,7 @@ per tenant, and stale parts give way (the store is a dict here; the worker's is 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -60,3 +61,14 @@ def test_stale_parts_are_dropped_only_when_the_tenant_needs_the_room(
     assert held_parts.make_room("acme", now=HELD_TTL_S + 1) == [("old/ish", 3, b"stale")]
     assert code(held_parts.hold_problem("acme", "new", 1, 0)) is None
     assert len(store) == MAX_HELD_PER_TENANT  # acme's fresh parts and globex's one
+
+
+def test_another_copy_of_a_held_part_conflicts_and_the_same_content_does_not(
+    store: dict[str, bytes],
+) -> None:
+    part = {"tenant": "acme", "batch_id": "b1", "part": 2, "parts": 3, "items": [{"i": 1}]}
+    held_parts.hold("acme", "b1", 2, json.dumps(part).encode(), now=0.0)
+    assert held_parts.conflict("acme", "b1", 2, dict(reversed(part.items()))) is None
+    other = {**part, "items": [{"i": 2}]}
+    assert code(held_parts.conflict("acme", "b1", 2, other)) == "batch_conflict"
+    assert held_parts.conflict("acme", "b1", 1, other) is None  # nothing held for part 1

@@ -131,3 +131,21 @@ def test_paths_stay_small_whatever_the_keys() -> None:
     with pytest.raises(SubmissionError) as info:
         decode_part(json.dumps({"tenant": "acme", "metadata": deep}).encode(), None)
     assert len(info.value.details[0]["path"]) < MAX_JSON_DEPTH * 100
+
+
+def test_a_message_without_a_value_is_invalid_json() -> None:
+    """A tombstone on `batchwire.batches` (a key, no value) is refused, not a crash."""
+    with pytest.raises(SubmissionError) as info:
+        decode_part(None, None)
+    assert info.value.code == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [b"NaN", b"[1, Infinity]", b'{"x": -Infinity}', b"1" * 5000],
+)
+def test_json_constants_and_integers_too_long_to_convert_are_invalid_json(params: bytes) -> None:
+    """NaN and Infinity are not JSON (the status and results would echo them to clients
+    whose parsers refuse them); Python refuses integers past 4,300 digits with a ValueError
+    that is not a JSONDecodeError."""
+    assert code_of(with_params(params)) == "invalid_json"

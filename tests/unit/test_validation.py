@@ -635,3 +635,39 @@ def test_metadata_up_to_its_limit_is_kept_and_beyond_it_is_refused() -> None:
     err = reject(batch(metadata={"note": "x" * MAX_METADATA_CHARS}), "invalid_batch_format")
     assert paths(err) == ["$.metadata"]
     assert "at most 65,536" in err.details[0]["message"]
+
+
+@pytest.mark.parametrize("field", ["stage", "parts"])
+def test_stage_and_parts_must_fit_a_32_bit_int(field: str) -> None:
+    """Avro `int` fields carry them: a larger one must be refused, not fail an encoding."""
+    raw = batch([act(stage=2**31)]) if field == "stage" else batch(parts=2**31)
+    err = reject(raw, "invalid_batch_format")
+    assert paths(err) == (["$.items[0].stage"] if field == "stage" else ["$.parts"])
+    top = batch([act(stage=2**31 - 1)]) if field == "stage" else batch(parts=2**31 - 1)
+    assert validate(top)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://127.0.0.1:99999/x",
+        "http://h:port/x",
+        "http:///path",
+        "http://h/ok\r\nX: y",
+        "http://h/\u0000",
+        "http://h/a b",
+        "ftp://h/x",
+        "hooks.example.com/x",
+    ],
+)
+def test_a_callback_url_no_request_could_reach_is_refused(url: str) -> None:
+    err = reject(batch(callback={"url": url}), "invalid_batch_format")
+    assert paths(err) == ["$.callback.url"]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.com/a?b=1", "http://127.0.0.1:8080/cb", "http://[::1]:80/x"]
+)
+def test_a_callback_url_with_a_host_is_kept(url: str) -> None:
+    assert validate(batch(callback={"url": url})).callback == {"url": url, "mode": "batch"}
