@@ -40,12 +40,12 @@ def run_worker(
     prepare_process(tunables)
     fetch_wait.install()
     paused_fetch.install()
-    install_parse_error_answers()
     asyncio.run(declare_topics(settings.kafka_bootstrap))
     app.conf.web_host = web_host
     app.conf.web_bind = web_host
     app.conf.canonical_url = URL(canonical_url or f"http://{web_host}:{settings.web_port}")
     app.conf.broker_session_timeout = options.session_timeout_s
+    install_parse_error_answers(app.web.web_app)  # type: ignore[attr-defined]  # aiohttp's driver
     worker = app.Worker(loglevel=loglevel, quiet=True, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG (its handler spins on every
     # record), so every debug call in aiokafka and faust built a record (9.9% of a py-spy

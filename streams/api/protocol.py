@@ -10,12 +10,15 @@ contract's error body instead of aiohttp's plain text.
 aiohttp answers these from `RequestHandler.handle_error`, below the application: no
 middleware or view runs, and neither aiohttp nor faust lets an application choose the
 handler class.  `install_parse_error_answers` therefore wraps that one method; every other
-error (a handler that raised: 500, a timeout: 504) keeps aiohttp's answer.
+error (a handler that raised: 500, a timeout: 504) keeps aiohttp's answer. It also adds
+`route_errors`, which answers a path without a route (404) and a method its route does not
+take (405) with the contract's body, code `not_found`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
@@ -27,6 +30,7 @@ from streams.validation import MAX_QUOTE
 log = logging.getLogger(__name__)
 
 _aiohttp_handle_error = web.RequestHandler.handle_error
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def refusal(exc: HttpProcessingError) -> tuple[int, ApiError]:
@@ -65,7 +69,23 @@ def _handle_error(
     return response
 
 
-def install_parse_error_answers() -> None:
-    """Make every aiohttp server of this process answer unparsable requests with the
-    contract's body (the worker calls it before it starts its web server)."""
+@web.middleware
+async def route_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A path no route has (404) or a method its route does not take (405, with `Allow`),
+    answered with the contract's body (`not_found`) instead of aiohttp's plain text."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        error = ApiError("not_found", f"{request.method} is not a method of this route: {allowed}")
+        return web.json_response(error.body(), status=405, headers={"Allow": allowed})
+    except web.HTTPNotFound:
+        return web.json_response(ApiError("not_found", "no such route").body(), status=404)
+
+
+def install_parse_error_answers(application: web.Application) -> None:
+    """Make every aiohttp server of this process answer unparsable requests, and
+    `application` requests for no route, with the contract's body (the worker calls it
+    before it starts its web server)."""
     web.RequestHandler.handle_error = _handle_error  # type: ignore[method-assign]
+    application.middlewares.append(route_errors)

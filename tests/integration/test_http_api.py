@@ -148,6 +148,16 @@ async def test_errors_carry_the_contract_codes(worker_factory: WorkerFactory) ->
                 await client.get("/v1/batches/nope", headers=ACME),
                 (404, "not_found"),
             ),
+            "unknown route": (await client.get("/v2/nothing", headers=ACME), (404, "not_found")),
+            "wrong method": (await client.delete(submit, headers=ACME), (405, "not_found")),
+            "NaN": (
+                await client.post(
+                    submit,
+                    content=b'{"items": [{"namespace": "a", "action": "b", "params": NaN}]}',
+                    headers={**ACME, "Content-Type": "application/json"},
+                ),
+                (400, "invalid_json"),
+            ),
         }
         for name, (response, expected) in cases.items():
             assert await code_of(response) == expected, name
