@@ -317,9 +317,10 @@ def run_connector(settings: Settings, options: ConnectorOptions) -> None:
     """Run until SIGINT/SIGTERM."""
     import signal
 
-    from streams import log_limits
+    from streams import log_limits, reconnect_backoff
 
     log_limits.install()
+    reconnect_backoff.install()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -8,8 +8,8 @@ from streams.options import WorkerOptions, options
 def prepare_process(tunables: WorkerOptions | None) -> None:
     """What a worker and each of its item processes (`streams.item_process_main`) do first:
     the tunables, glibc's mmap threshold (`streams.heap`), the app's modules and handlers,
-    aiokafka's partitions taken in turn and its log limited."""
-    from streams import fair_fetch, heap, log_limits
+    aiokafka's partitions taken in turn, its reconnections paced and its log limited."""
+    from streams import fair_fetch, heap, log_limits, reconnect_backoff
     from streams.app import load_modules
 
     heap.fix_mmap_threshold()
@@ -19,6 +19,7 @@ def prepare_process(tunables: WorkerOptions | None) -> None:
     load_modules()
     fair_fetch.install()
     log_limits.install()
+    reconnect_backoff.install()
 
 
 def run_worker(
