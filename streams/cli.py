@@ -46,11 +46,16 @@ def _fail(exc: BatchwireError) -> None:
 
 
 @kafka.command()
+@click.option(
+    "--keep-data",
+    is_flag=True,
+    help="Restart on the topics and offsets of the last run (same port) instead of a new cluster.",
+)
 @click.pass_obj
-def up(broker: LocalBroker) -> None:
+def up(broker: LocalBroker, keep_data: bool) -> None:
     """Fetch the jars once, format storage, start the broker and wait until it answers."""
     try:
-        bootstrap = broker.start()
+        bootstrap = broker.start(keep_data=keep_data)
     except BatchwireError as exc:
         _fail(exc)
     click.echo(bootstrap)

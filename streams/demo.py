@@ -222,6 +222,13 @@ async def _run(home: Path, bootstrap: str, exit_when_done: bool) -> None:
     receiver = Receiver()
     tenant_app = web.Application()
     tenant_app.router.add_route("*", "/{tail:.*}", _tenant_api)
+    # Ctrl-C, `kill`, `timeout` or a closed terminal stop everything. Through the loop: a
+    # plain signal handler waited for the idle loop to wake (SIGTERM left the broker, the
+    # worker and the connector running)
+    main = asyncio.current_task()
+    assert main is not None
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        asyncio.get_running_loop().add_signal_handler(signum, main.cancel)
     hooks_app = web.Application()
     hooks_app.router.add_post("/{tail:.*}", receiver.handle)
     async with serve(tenant_app) as tenant_url, serve(hooks_app) as hooks_url:
@@ -247,6 +254,7 @@ async def _run(home: Path, bootstrap: str, exit_when_done: bool) -> None:
             click.echo(f"worker ready at {base} (log {home / 'worker.log'})")
             click.echo(f"connector running (log {home / 'connector.log'})")
             click.echo(f"tenant API at {tenant_url}, webhook receiver at {hooks_url}")
+            click.echo(f"dashboard: {base}/dashboard#key={KEY}")
             await _submit_and_watch(base, f"{hooks_url}/hooks", receiver, exit_when_done)
         finally:
             for proc in (connector, worker):
@@ -296,9 +304,9 @@ async def _submit_and_watch(base: str, hook: str, receiver: Receiver, exit_when_
             f"all {len(ids)} batches ended; {receiver.count} callbacks received, "
             f"{receiver.bad_signatures} with a bad signature"
         )
-        click.echo(f"look at: {base}/dashboard#key={KEY}")
+        click.echo(f"results (Bearer {KEY}):")
         for batch_id in ids:
-            click.echo(f"         {base}/v1/batches/{batch_id}/results   (Bearer {KEY})")
+            click.echo(f"  {base}/v1/batches/{batch_id}/results")
         if not exit_when_done:
             click.echo("everything keeps running; Ctrl-C stops it")
             await asyncio.Event().wait()
@@ -315,7 +323,7 @@ def run_demo(*, exit_when_done: bool) -> None:
     click.echo(f"broker ready at {bootstrap}")
     try:
         asyncio.run(_run(home, bootstrap, exit_when_done))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a signal (`_run`)
         click.echo("stopping")
     finally:
         broker.stop()
