@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,7 +192,9 @@ async def write_results(
 
 
 def run(coroutine: Any, url: str) -> Any:
-    """Run a client coroutine, turning the usual failures into one clear line."""
+    """Run a client coroutine, turning the usual failures into one clear line (aiokafka's
+    own log of a broker it cannot reach is left out: that line says it)."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return asyncio.run(coroutine)
     except BatchwireApiError as exc:

@@ -435,7 +435,11 @@ class KafkaBatches:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap, max_request_size=MAX_MESSAGE_BYTES
             )
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()  # else aiokafka warns of an unclosed producer
+                raise
             self._producer = producer
         return self._producer
 

@@ -127,10 +127,17 @@ async def test_clear_messages(worker_factory: WorkerFactory, tmp_path: Path) -> 
     assert code == 1 and "empty_batch" in err
 
 
-async def test_a_missing_broker_is_one_clear_line() -> None:
+async def test_a_missing_broker_is_one_clear_line(tmp_path: Path) -> None:
     env = {**os.environ, "BATCHWIRE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
     for command in ("worker", "connector"):
         code, _, err = await cli(command, env=env)
         assert code == 1, err
         assert err.strip().splitlines()[-1].startswith("error: cannot reach Kafka at 127.0.0.1:")
         assert "Traceback" not in err
+    batch = tmp_path / "batch.json"
+    batch.write_text('{"items": [{"namespace": "batchwire", "action": "noop", "params": {}}]}')
+    kafka = f"127.0.0.1:{free_port()}"
+    code, _, err = await cli("submit", str(batch), "--tenant", "acme", "--kafka", kafka)
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1, err  # no aiokafka log, no unclosed producer
+    assert err.startswith("Error: cannot reach Kafka")
