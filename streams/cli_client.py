@@ -116,18 +116,32 @@ async def submit_file(
     callback = fields.get("callback") or {}
     async with BatchwireClient(url, key) as client:
         # both kinds of file go as NDJSON: read and sent item by item, never held whole
-        answer = await client.submit_ndjson(
-            tenant,
-            items,
-            batch_id=fields.get("batch_id"),
-            callback_url=callback.get("url"),
-            callback_mode=callback.get("mode"),
-            metadata=fields.get("metadata"),
-            deadline_s=fields.get("deadline_s"),
-            stop_on_failure=fields.get("stop_on_failure"),
-            headers=fields.get("headers"),
-        )
+        try:
+            answer = await client.submit_ndjson(
+                tenant,
+                items,
+                batch_id=fields.get("batch_id"),
+                callback_url=callback.get("url"),
+                callback_mode=callback.get("mode"),
+                metadata=fields.get("metadata"),
+                deadline_s=fields.get("deadline_s"),
+                stop_on_failure=fields.get("stop_on_failure"),
+                headers=fields.get("headers"),
+            )
+        except BatchwireApiError as exc:
+            if not ndjson:  # the server counted lines of NDJSON; the user wrote `items`
+                exc.details = [_item_path(detail) for detail in exc.details]
+            raise
     return str(answer["batch_id"])
+
+
+def _item_path(detail: dict[str, Any]) -> dict[str, Any]:
+    """`line 2: $.method` of the NDJSON sent -> `$.items[1].method` of the JSON file."""
+    line, _, rest = str(detail.get("path", "")).partition(": ")
+    number = line.removeprefix("line ")
+    if not (line.startswith("line ") and number.isdigit()):
+        return detail
+    return {**detail, "path": f"$.items[{int(number) - 1}]{rest.removeprefix('$')}"}
 
 
 def progress_line(status: dict[str, Any], rate: float) -> str:

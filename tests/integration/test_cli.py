@@ -126,6 +126,11 @@ async def test_clear_messages(worker_factory: WorkerFactory, tmp_path: Path) -> 
     code, _, err = await cli("submit", str(invalid), "--tenant", "acme", *api)
     assert code == 1 and "empty_batch" in err
 
+    second_bad = tmp_path / "second_bad.json"  # the path names the item, not an NDJSON line
+    second_bad.write_text('{"items": [\n  {"method": "GET", "path": "/a"},\n  {"method": ""}\n]}')
+    code, _, err = await cli("submit", str(second_bad), "--tenant", "acme", *api)
+    assert code == 1 and "'path': '$.items[1]" in err, err
+
 
 async def test_a_missing_broker_is_one_clear_line(tmp_path: Path) -> None:
     env = {**os.environ, "BATCHWIRE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
