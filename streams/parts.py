@@ -13,6 +13,13 @@ PART_BYTES = 900_000
 #: topics' `max.message.bytes`, the local broker's `message.max.bytes`): a bigger part, an
 #: item too big to travel, cannot be sent
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+#: the largest value the pipeline writes in one message: room left for its key, headers and
+#: the record's framing (a few hundred bytes)
+MAX_VALUE_BYTES = MAX_MESSAGE_BYTES - 16 * 1024
+#: the largest part the edges (HTTP, NDJSON, the client) accept: room left, under
+#: `MAX_VALUE_BYTES`, for what the exploder adds to a part's item on its way (the piece's and
+#: the release's fields, another encoding), so an accepted part always travels
+MAX_PART_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 
 
 def split_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -47,13 +54,13 @@ def encode_parts(
     return encoded
 
 
-def check_part_size(size: int, path: str) -> None:
+def check_part_size(size: int, path: str, limit: int = MAX_PART_BYTES) -> None:
     """Refuse a part over one Kafka message, before any part of its batch is published:
     413 `too_many_items` at `path` (the item that does not fit with the batch's fields)."""
-    if size > MAX_MESSAGE_BYTES:
+    if size > limit:
         raise SubmissionError(
             "too_many_items",
             f"{path} does not fit in one Kafka message: with the batch's fields it takes "
-            f"{size} bytes, over {MAX_MESSAGE_BYTES}",
+            f"{size} bytes, over {limit}",
             [{"path": path, "message": f"{size} bytes"}],
         )

@@ -30,6 +30,7 @@ from streams.errors import SubmissionError
 from streams.keys import batch_key
 from streams.messages import encode_event, part_fields, rejection
 from streams.options import options
+from streams.parts import MAX_VALUE_BYTES
 from streams.publish import RecordBatches, publish, stop_worker
 from streams.tables import submissions
 from streams.topics import batches, items, ledger, rejected
@@ -44,6 +45,9 @@ _BATCH_ID_NAMESPACE = uuid.UUID("6b1d1f0e-4c2a-4b8e-9a57-1f0c2d3e4f50")
 
 @app.agent(batches, name="explode")
 async def explode(stream: faust.StreamT[bytes]) -> None:
+    # Acked here, once exploded: faust acks the current event when the loop is left too,
+    # which would commit a submission whose explosion failed.
+    stream.enable_acks = False
     async for event in stream.events():
         try:
             await handle_submission(event.value, event.headers, event.message)
@@ -55,6 +59,7 @@ async def explode(stream: faust.StreamT[bytes]) -> None:
                 exc, f"exploding {message.topic}[{message.partition}]@{message.offset}"
             )
             return
+        await stream.ack(event)
 
 
 async def handle_submission(raw: bytes | None, headers: Any, message: Any) -> None:
@@ -133,8 +138,15 @@ async def _explode_next(
     window = options.release_window
     fields = part_fields(sub, deadline_at, submitted_at, prerelease_below=window)
     pieces = ledger_pieces.make(fields, sub.items)
+    encoded = [ledger_pieces.encode(piece) for piece in pieces]
+    problem = _size_problem(pieces, encoded, first_index)
+    if problem is not None:
+        await _reject(problem, raw, batch_id=sub.batch_id, tenant=sub.tenant)
+        if entry is None and sub.part == 0:
+            await _refuse_batch(body, problem)
+        return
     key = sub.batch_id.encode()
-    sent = [await publish(ledger, key, ledger_pieces.encode(piece)) for piece in pieces]
+    sent = [await publish(ledger, key, piece) for piece in encoded]
     head = RecordBatches(items)
     for piece in pieces:
         for item in piece.items:
@@ -223,6 +235,32 @@ def _order_problem(sub: Submission, entry: dict[str, Any] | None) -> SubmissionE
     return SubmissionError(
         "invalid_batch_format", f"batch {sub.batch_id} (tenant {sub.tenant}): {message}", [detail]
     )
+
+
+def _size_problem(
+    pieces: list[ledger_pieces.Piece], encoded: list[bytes], first_index: int
+) -> SubmissionError | None:
+    """An item that cannot travel: its piece, or its `ItemRequested`, over one Kafka
+    message. The edges refuse such a part before publishing it (`parts.MAX_PART_BYTES`);
+    one published on the topic directly is refused here rather than fault the worker."""
+    for piece, data in zip(pieces, encoded, strict=True):
+        over = [
+            item
+            for item in piece.items
+            if len(piece.prefix) + len(item.body) + len(piece.suffix) > MAX_VALUE_BYTES
+        ]
+        if not over and len(data) <= MAX_VALUE_BYTES:
+            continue
+        if not over and piece.items:  # a piece is over its limit by its biggest item only
+            over = [max(piece.items, key=lambda item: len(item.body))]
+        path = f"$.items[{over[0].index - first_index}]" if over else "$"
+        return SubmissionError(
+            "too_many_items",
+            f"{path} does not fit in one Kafka message with the batch's fields "
+            f"(over {MAX_VALUE_BYTES} bytes)",
+            [{"path": path, "message": "too big for one Kafka message"}],
+        )
+    return None
 
 
 def _is_int(value: Any) -> bool:

@@ -9,13 +9,16 @@ a cancel, holding one of its tenant's active batches for good.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from streams.aggregation import ITEM_ERROR_CHARS
+from streams.parts import MAX_MESSAGE_BYTES
 from tests.fixtures.accounting import HANDLER_MODULES
 from tests.fixtures.kafka_io import produce, read_until, results_of, submit_json, wait_final
 from tests.fixtures.workers import WorkerFactory
@@ -235,4 +238,81 @@ async def test_a_batch_refused_on_the_topic_is_rejected_until_its_id_comes_valid
         {"batch_id": "refused", "tenant": "acme", "items": [echo("fixed", n=1)]},
     )
     final = (await wait_final(kafka_bootstrap, topic_prefix, ["refused"]))["refused"]
+    assert final["status"] == "completed" and final["counters"]["succeeded"] == 1
+
+
+async def test_an_item_too_big_to_travel_is_refused_wherever_it_comes_from(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A part that fits in one message, but whose item no longer does once the exploder has
+    added the batch's fields to it: the HTTP edges refuse it (413), the exploder rejects one
+    published on the topic (it used to fault the worker on every restart)."""
+    worker = worker_factory({"BATCHWIRE_TARGET_URLS": "acme=http://127.0.0.1:9"})
+    near = MAX_MESSAGE_BYTES - 40_000  # under a message, over what the edges accept
+    headers = {"Authorization": "Bearer key-acme"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=60) as client:
+        answer = await client.post(
+            "/v1/batch",
+            json=[{"id": "1", "method": "POST", "path": "/x", "body": "x" * near}],
+            headers=headers,
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"]["code"] == "too_many_items"
+        answer = await client.post(
+            "/v1/tenants/acme/batches",
+            json={"batch_id": "near-http", "items": [echo("big", pad="x" * near)]},
+            headers=headers,
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"]["details"][0]["path"] == "$.items[0]"
+    topic_item = echo("big", pad="x" * (MAX_MESSAGE_BYTES - 4096))
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "near-topic", "tenant": "acme", "items": [topic_item]},
+        {"batch_id": "after-near", "tenant": "acme", "items": [echo("a", n=1)]},
+    )
+    rejected = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.rejected",
+        lambda rs: any(r.decoded()["batch_id"] == "near-topic" for r in rs),
+    )
+    error = next(r.decoded()["error"] for r in rejected if r.decoded()["batch_id"] == "near-topic")
+    assert error["code"] == "too_many_items"
+    assert error["details"][0]["path"] == "$.items[0]"
+    assert (await wait_final(kafka_bootstrap, topic_prefix, ["after-near"]))["after-near"][
+        "status"
+    ] == "completed"
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        answer = await client.get("/v1/batches/near-topic", headers=headers)
+        assert answer.status_code == 200 and answer.json()["status"] == "rejected", answer.text
+    assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
+
+
+async def test_a_submission_whose_explosion_failed_is_exploded_after_a_restart(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """A fault while exploding stops the worker without acknowledging the submission: the
+    restarted worker explodes it (faust acked the event as the agent's loop was left, so
+    the batch was lost, never looked up)."""
+    flag = tmp_path / "explode-fault"
+    flag.touch()
+    worker = worker_factory(
+        {
+            "BATCHWIRE_HANDLER_MODULES": "tests.fixtures.explode_fault",
+            "EXPLODE_FAULT_FILE": str(flag),
+            "EXPLODE_FAULT_BATCH": "faulted",
+        }
+    )
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "faulted", "tenant": "acme", "items": [echo("f", n=1)]},
+    )
+    assert worker.proc is not None
+    await asyncio.to_thread(worker.proc.wait, 60)  # the fault stops the worker
+    assert not flag.exists()
+    await asyncio.sleep(5)  # past faust's commit interval (2.8 s): an acked offset is committed
+    worker.start()
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["faulted"]))["faulted"]
     assert final["status"] == "completed" and final["counters"]["succeeded"] == 1

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from streams.errors import SubmissionError
-from streams.parts import MAX_MESSAGE_BYTES, PART_BYTES, encode_parts, split_parts
+from streams.parts import MAX_MESSAGE_BYTES, MAX_PART_BYTES, PART_BYTES, encode_parts, split_parts
 
 
 def batch(items: list[dict[str, object]], **fields: object) -> dict[str, object]:
@@ -49,3 +49,19 @@ def test_an_item_that_fits_alone_but_not_with_the_batch_fields_is_refused() -> N
     with pytest.raises(SubmissionError) as raised:
         encode_parts(batch([{"id": "a"}, {"id": "b"}], metadata={"note": "z" * MAX_MESSAGE_BYTES}))
     assert [d["path"] for d in raised.value.details] == ["$"]
+
+
+def test_an_item_that_fits_a_message_but_not_the_exploders_fields_is_refused() -> None:
+    """The edges keep room, under a message, for what the exploder adds to an item."""
+    item = {
+        "id": "n",
+        "namespace": "n",
+        "action": "a",
+        "params": {"pad": "x" * (MAX_PART_BYTES - 200)},
+    }
+    assert encode_parts(batch([item]))
+    near = {**item, "params": {"pad": "x" * (MAX_MESSAGE_BYTES - 30_000)}}
+    with pytest.raises(SubmissionError) as raised:
+        encode_parts(batch([near]))
+    assert raised.value.code == "too_many_items"
+    assert [d["path"] for d in raised.value.details] == ["$.items[0]"]
