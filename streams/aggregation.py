@@ -263,13 +263,17 @@ def unreleased_stages(state: State) -> list[int]:
     return sorted(int(s) for s in state["stage_posted"] if int(s) > state["released_stage"])
 
 
-def reject(state: State, error: Mapping[str, Any], now: str) -> bool:
-    """Mark a batch whose first part failed validation `rejected` (it never runs); False
-    when the batch has a part already (a later part's rejection does not end it)."""
+def reject(
+    state: State, error: Mapping[str, Any], callback: Mapping[str, str] | None, now: str
+) -> bool:
+    """Mark a batch whose first part failed validation `rejected` (it never runs), with the
+    submission's valid callback, if any; False when the batch has a part already (a later
+    part's rejection does not end it)."""
     if state["parts"] is not None or is_final(state):
         return False
     state["status"] = "rejected"
     state["rejection"] = {"code": error.get("code"), "message": error.get("message")}
+    state["callback"] = dict(callback) if callback else None
     state["finished_at"] = state["updated_at"] = now
     return True
 
@@ -307,6 +311,15 @@ def finish(state: State, now: str) -> str:
     state["finished_at"] = now
     state["updated_at"] = now
     return str(state["status"])
+
+
+def status_outcome(state: State) -> dict[str, Any]:
+    """The status as the client sees it (a lookup, the final callback): its `BatchStatus`
+    and, when its submission was rejected, the error."""
+    record = status_record(state)
+    if state.get("rejection"):
+        record["error"] = state["rejection"]
+    return record
 
 
 def status_record(state: State) -> dict[str, Any]:

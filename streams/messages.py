@@ -159,7 +159,11 @@ def item_callback(result: dict[str, Any], url: str) -> dict[str, Any]:
 def batch_callback(
     status: dict[str, Any], url: str, results: list[dict[str, Any]] | None, results_url: str
 ) -> dict[str, Any]:
-    """`CallbackRequested` in mode `batch`: results inline when given, else their URL."""
+    """`CallbackRequested` in mode `batch`: results inline when given, else their URL.
+
+    A rejected batch's callback carries the error, and an id of its own: a valid batch
+    submitted under the same id later calls back again, and a receiver that drops a repeated
+    `webhook-id` must not drop that one."""
     payload: dict[str, Any] = {
         "batch_id": status["batch_id"],
         "tenant": status["tenant"],
@@ -167,12 +171,17 @@ def batch_callback(
         "counters": status["counters"],
         "metadata": status["metadata"],
     }
+    if status.get("error"):
+        payload["error"] = status["error"]
     if results is not None:
         payload["results"] = results
     else:
         payload["results_url"] = results_url
+    rejected = status["status"] == "rejected"
     return {
-        "callback_id": callback_id(status["tenant"], status["batch_id"], "batch"),
+        "callback_id": callback_id(
+            status["tenant"], status["batch_id"], "rejected" if rejected else "batch"
+        ),
         "batch_id": status["batch_id"],
         "tenant": status["tenant"],
         "url": url,

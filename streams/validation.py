@@ -366,6 +366,14 @@ def _string_map(value: Any, path: str, problems: _Problems) -> dict[str, str] | 
     return dict(value) if ok else None
 
 
+def valid_callback(value: Any) -> dict[str, str] | None:
+    """A submission's `callback` when it is valid, else None (a refused batch still calls
+    back a client who gave a valid one)."""
+    problems = _Problems()
+    callback = _callback(value, problems)
+    return callback if problems.count == 0 else None
+
+
 def _callback(value: Any, problems: _Problems) -> dict[str, str] | None:
     if value is None:
         return None

@@ -148,7 +148,7 @@ class Chunk:
         if kind == "cancel":
             await self.on_cancel(message, event)
         elif kind == "rejected":
-            self.on_rejected(message, event)
+            await self.on_rejected(message, event)
         elif kind == "tick":
             await self.on_tick(event)
         else:
@@ -294,16 +294,19 @@ class Chunk:
                 await out.add(item.key, stored.requested(item))
         await out.send()
 
-    def on_rejected(self, message: dict[str, Any], event: faust.EventT) -> None:
+    async def on_rejected(self, message: dict[str, Any], event: faust.EventT) -> None:
         """The batch's first part failed validation (`explode._refuse_batch`)."""
         tenant, batch_id = message["tenant"], message["batch_id"]
         state = self.state(tenant, batch_id, event)
-        if self._seen(state, event) or not aggregation.reject(state, message["error"], iso()):
+        if self._seen(state, event) or not aggregation.reject(
+            state, message["error"], message.get("callback"), iso()
+        ):
             return
         key = batch_key(tenant, batch_id)
         self.changed.add(key)
         finished_batches[key] = {"finished_at": time.time(), "partition": event.message.partition}
         metrics.batches_ended["rejected"] += 1
+        await self._emit_final(state)
 
     async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:
         state = self.state(message["tenant"], message["batch_id"], event)
@@ -457,7 +460,7 @@ class Chunk:
         callback = state["callback"]
         if not callback or callback.get("mode") not in ("batch", "both"):
             return
-        record = aggregation.status_record(state)
+        record = aggregation.status_outcome(state)
         inline = self._inline_results(state)
         results_url = f"{app.conf.canonical_url}/v1/batches/{state['batch_id']}/results"
         await publish(

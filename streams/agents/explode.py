@@ -34,7 +34,13 @@ from streams.parts import MAX_VALUE_BYTES
 from streams.publish import RecordBatches, publish, stop_worker
 from streams.tables import submissions
 from streams.topics import batches, items, ledger, rejected
-from streams.validation import Submission, content_hash, is_batch_id, validate_submission
+from streams.validation import (
+    Submission,
+    content_hash,
+    is_batch_id,
+    valid_callback,
+    validate_submission,
+)
 
 log = logging.getLogger(__name__)
 #: a rejection carries the raw submission cut to this size, so it fits in one message
@@ -209,7 +215,8 @@ def _early_problem(body: dict[str, Any]) -> SubmissionError | None:
 
 async def _refuse_batch(body: dict[str, Any], error: SubmissionError) -> None:
     """The batch's first part failed validation: tell the aggregator, so that its status
-    says `rejected` (a later part's failure leaves the batch to its deadline)."""
+    says `rejected` and a valid `callback` of the submission is called back (a later part's
+    failure leaves the batch to its deadline)."""
     tenant, batch_id = _known(body.get("tenant")), body.get("batch_id")
     if tenant is None or not is_batch_id(batch_id):
         return  # no batch a client could look up
@@ -218,6 +225,7 @@ async def _refuse_batch(body: dict[str, Any], error: SubmissionError) -> None:
         "tenant": tenant,
         "batch_id": batch_id,
         "error": {"code": error.code, "message": error.message},
+        "callback": valid_callback(body.get("callback")),
     }
     await publish(ledger, str(batch_id).encode(), encode_event(refusal))
 

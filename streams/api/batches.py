@@ -110,10 +110,7 @@ class Results(BatchView):
 def status_answer(state: aggregation.State) -> dict[str, Any]:
     """A batch's status as the routes answer it: its `BatchStatus`, its URLs and, when its
     submission was rejected, the error."""
-    answer = {**aggregation.status_record(state), **urls(state["batch_id"])}
-    if state.get("rejection"):
-        answer["error"] = state["rejection"]
-    return answer
+    return {**aggregation.status_outcome(state), **urls(state["batch_id"])}
 
 
 def _page(request: web.Request) -> tuple[int, int]:

@@ -211,11 +211,15 @@ async def test_a_batch_refused_on_the_topic_is_rejected_until_its_id_comes_valid
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     """The contract's `rejected` status: a topic submission that fails validation is looked
-    up as `rejected`, with its error; a valid submission under the same id then runs."""
+    up as `rejected`, with its error, and its callback is called with that status; a valid
+    submission under the same id then runs, and calls back under another `webhook-id`."""
     worker = worker_factory()
     bad = {"namespace": "batchwire", "action": "", "params": {}}
+    callback = {"url": "http://127.0.0.1:9/done", "mode": "batch"}
     await submit_json(
-        kafka_bootstrap, topic_prefix, {"batch_id": "refused", "tenant": "acme", "items": [bad]}
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "refused", "tenant": "acme", "items": [bad], "callback": callback},
     )
     statuses = await read_until(
         kafka_bootstrap,
@@ -235,10 +239,25 @@ async def test_a_batch_refused_on_the_topic_is_rejected_until_its_id_comes_valid
     await submit_json(
         kafka_bootstrap,
         topic_prefix,
-        {"batch_id": "refused", "tenant": "acme", "items": [echo("fixed", n=1)]},
+        {
+            "batch_id": "refused",
+            "tenant": "acme",
+            "items": [echo("fixed", n=1)],
+            "callback": callback,
+        },
     )
     final = (await wait_final(kafka_bootstrap, topic_prefix, ["refused"]))["refused"]
     assert final["status"] == "completed" and final["counters"]["succeeded"] == 1
+    calls = [
+        r.decoded()
+        for r in await read_until(
+            kafka_bootstrap, f"{topic_prefix}batchwire.callbacks", lambda rs: len(rs) >= 2
+        )
+    ]
+    assert [c["payload"]["status"] for c in calls] == ["rejected", "completed"]
+    assert calls[0]["payload"]["error"]["code"] == "empty_parameter"
+    assert calls[0]["payload"]["counters"]["posted"] == 0 and calls[0]["url"] == callback["url"]
+    assert calls[0]["callback_id"] != calls[1]["callback_id"]
 
 
 async def test_an_item_too_big_to_travel_is_refused_wherever_it_comes_from(

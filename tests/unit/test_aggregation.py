@@ -23,6 +23,7 @@ from streams.aggregation import (
     reject,
     release_next_stage,
     request_cancel,
+    status_outcome,
     status_record,
     unreleased_stages,
 )
@@ -516,18 +517,21 @@ def test_a_stopped_batch_ends_without_the_parts_that_never_came(stop: str) -> No
 def test_a_batch_whose_first_part_was_refused_is_rejected_and_final() -> None:
     s = state()
     error = {"code": "empty_parameter", "message": "items[0].action is empty", "details": []}
-    assert reject(s, error, T1)
+    callback = {"url": "https://example.test/done", "mode": "batch"}
+    assert reject(s, error, callback, T1)
     assert s["status"] == "rejected" and is_final(s)
     assert s["rejection"] == {"code": "empty_parameter", "message": "items[0].action is empty"}
     assert s["finished_at"] == T1
-    assert status_record(s)["status"] == "rejected"
-    assert not reject(s, error, T2)  # once
+    assert status_record(s)["status"] == "rejected" and s["callback"] == callback
+    assert status_outcome(s)["error"] == s["rejection"]
+    assert not reject(s, error, None, T2)  # once
+    assert s["callback"] == callback
 
 
 def test_a_refused_later_part_does_not_reject_a_running_batch() -> None:
     s = state()
     register_part(s, part([item("a", 0)], 0, 2), T1)
-    assert not reject(s, {"code": "empty_parameter", "message": "x"}, T2)
+    assert not reject(s, {"code": "empty_parameter", "message": "x"}, None, T2)
     assert s["status"] == "in_progress"
 
 
