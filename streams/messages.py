@@ -136,6 +136,12 @@ def callback_id(tenant: str, batch_id: str, what: str) -> str:
     return f"msg_{digest[:32]}"
 
 
+def original_input(request: dict[str, Any]) -> dict[str, Any]:
+    """An item as its client gave it, for an item callback: without the fields of the other
+    kind of item, which its `request` holds as nulls."""
+    return {name: value for name, value in request.items() if value is not None}
+
+
 def item_callback(result: dict[str, Any], url: str) -> dict[str, Any]:
     """`CallbackRequested` in mode `item`; its id is stable so a replay keeps its webhook-id."""
     return {
@@ -149,7 +155,7 @@ def item_callback(result: dict[str, Any], url: str) -> dict[str, Any]:
             "item_id": result["item_id"],
             "success": result["success"],
             "errors": result["errors"],
-            "originalInput": result["request"],
+            "originalInput": original_input(result["request"]),
             "endpointOutput": result["output"],
         },
         "created_at": iso(),

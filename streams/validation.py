@@ -400,10 +400,10 @@ def _is_http_url(value: Any) -> bool:
         return False
     try:
         url = urlsplit(value)
-        url.port  # noqa: B018 (raises ValueError when out of range or not a number)
+        port = url.port  # raises ValueError when out of range or not a number
     except ValueError:  # an unclosed [IPv6 address], a bad port
         return False
-    return url.scheme.lower() in ("http", "https") and bool(url.hostname)
+    return url.scheme.lower() in ("http", "https") and bool(url.hostname) and port != 0
 
 
 def _stop_on_failure(value: Any, problems: _Problems) -> bool:

@@ -9,6 +9,7 @@ becomes the item's group, so one transaction's requests run together, in order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,8 @@ from streams.http_headers import HOP_BY_HOP_HEADERS
 MAX_REQUESTS = 100
 DEFAULT_WAIT_S = 30.0
 NOT_INHERITED = HOP_BY_HOP_HEADERS | {"authorization", "host", "content-length"}
+#: a detail's path in the internal batch, and the request field it stands for
+_ITEM_PATH = re.compile(r"^\$\.items(\[\d+\])(\.group)?")
 #: the answer's `code` for an item that got no HTTP answer
 CODE_WITHOUT_ANSWER = {"skipped": 424, "cancelled": 409, "timed_out": 504, "failed": 502}
 
@@ -64,10 +67,25 @@ def to_items(body: Any) -> list[dict[str, Any]]:
     return items
 
 
+def request_path(path: str) -> str:
+    """A detail's path in the internal batch (`$.items[i].group`) as the request's
+    (`$[i].transaction`)."""
+    return _ITEM_PATH.sub(lambda m: "$" + m[1] + (".transaction" if m[2] else ""), path, 1)
+
+
 def inherited_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """The request's headers every item inherits; one that is not UTF-8 text (the server
+    """The request's headers every item inherits: not the hop-by-hop ones, nor those its
+    `Connection` header names (RFC 9110 7.6.1). One that is not UTF-8 text (the server
     decodes bytes it cannot read to lone surrogates) is `invalid_batch_format`."""
-    headers = {name: value for name, value in pairs if name.lower() not in NOT_INHERITED}
+    pairs = list(pairs)
+    named = {
+        token.strip().lower()
+        for name, value in pairs
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    skipped = NOT_INHERITED | named
+    headers = {name: value for name, value in pairs if name.lower() not in skipped}
     for name, value in headers.items():
         if not (name + value).isascii():
             try:
@@ -81,10 +99,12 @@ def inherited_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return headers
 
 
-def answer_of(result: dict[str, Any]) -> dict[str, Any]:
+def answer_of(result: dict[str, Any], given_ids: dict[str, Any]) -> dict[str, Any]:
+    """A request's answer, under the `id` it was given (an integer stays one)."""
     code = result["code"] or CODE_WITHOUT_ANSWER.get(result["status"], 502)
     body = result["output"] if result["code"] else {"errors": result["errors"]}
-    return {"id": result["item_id"], "code": code, "headers": result["headers"], "body": body}
+    item_id = given_ids.get(result["item_id"], result["item_id"])
+    return {"id": item_id, "code": code, "headers": result["headers"], "body": body}
 
 
 @app.page("/v1/batch", name="sync-batch")
@@ -103,9 +123,10 @@ class SyncBatch(ApiView):
         except ApiError as exc:  # point details at the request array, not the internal batch
             for detail in exc.details:
                 if isinstance(detail.get("path"), str):
-                    detail["path"] = detail["path"].replace("$.items", "$", 1)
+                    detail["path"] = request_path(detail["path"])
             raise
         done = await wait_for_end(accepted["batch_id"], authorization, DEFAULT_WAIT_S)
         if done is None:
             return self.json(accepted, status=202)
-        return self.json([answer_of(r) for r in done["results"]], status=200)
+        given_ids = {str(item["id"]): item["id"] for item in items if "id" in item}
+        return self.json([answer_of(r, given_ids) for r in done["results"]], status=200)

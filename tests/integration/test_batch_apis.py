@@ -69,15 +69,7 @@ async def test_endpoint_batch_invocation_with_item_callbacks(
         "item_id": "e1",
         "success": True,
         "errors": [],
-        "originalInput": {
-            **items[0],
-            "headers": None,
-            "namespace": None,
-            "action": None,
-            "params": None,
-            "group": None,
-            "stage": 0,
-        },
+        "originalInput": {**items[0], "stage": 0},
         "endpointOutput": {"method": "POST", "path": "/echo/e1", "body": {"amount": 5}},
     }
     assert bad["payload"]["success"] is False

@@ -291,11 +291,13 @@ async def test_v1_batch_answers_in_order_with_inherited_headers(
         {"id": "1", "method": "POST", "path": "/echo/a", "body": {"n": 1}, "transaction": "t"},
         {"id": "2", "method": "GET", "path": "/status/409", "transaction": "t"},
         {"id": "3", "method": "GET", "path": "/echo/after-failure", "transaction": "t"},
-        {"id": "4", "method": "PUT", "path": "/echo/b", "headers": {"X-Trace": "own"}},
+        {"id": 4, "method": "PUT", "path": "/echo/b", "headers": {"X-Trace": "own"}},
     ]
     async with httpx.AsyncClient(base_url=worker.url, timeout=60) as client:
         answer = await client.post(
-            "/v1/batch", json=requests, headers={**ACME, "X-Trace": "batch-trace"}
+            "/v1/batch",
+            json=requests,
+            headers={**ACME, "X-Trace": "batch-trace", "X-Hop": "h", "Connection": "X-Hop"},
         )
         assert answer.status_code == 200, answer.text
         got = answer.json()
@@ -303,13 +305,14 @@ async def test_v1_batch_answers_in_order_with_inherited_headers(
             ("1", 200),
             ("2", 409),
             ("3", 424),
-            ("4", 200),
+            (4, 200),  # an integer id is answered as one
         ]
         assert got[0]["body"] == {"method": "POST", "path": "/echo/a", "body": {"n": 1}}
         assert got[1]["body"] == {"reason": "status 409"}
         seen = {s.path: s.headers for s in target_api.seen}
         assert seen["/echo/a"]["x-trace"] == "batch-trace"
         assert "authorization" not in seen["/echo/a"]
+        assert "x-hop" not in seen["/echo/a"]  # named by `Connection`: hop-by-hop
         assert seen["/echo/b"]["x-trace"] == "own"
         assert "/echo/after-failure" not in seen
 
@@ -319,6 +322,9 @@ async def test_v1_batch_answers_in_order_with_inherited_headers(
         assert not_a_list.json()["error"]["code"] == "invalid_batch_format"
         bad_item = await client.post("/v1/batch", json=[{"id": "x"}], headers=ACME)
         assert bad_item.json()["error"]["details"][0]["path"] == "$[0]"
+        bad_transaction = [{"id": "t", "method": "GET", "path": "/a", "transaction": 5}]
+        answer = await client.post("/v1/batch", json=bad_transaction, headers=ACME)
+        assert answer.json()["error"]["details"][0]["path"] == "$[0].transaction"
 
 
 async def test_multi_tenant_submit_answers_200_or_207(worker_factory: WorkerFactory) -> None:

@@ -228,6 +228,7 @@ def test_metadata_is_any_json_value(metadata: Any) -> None:
         ("callback", {"url": "ftp://h.example"}, "$.callback.url"),
         ("callback", {"url": "h.example/cb"}, "$.callback.url"),
         ("callback", {"url": 5}, "$.callback.url"),
+        ("callback", {"url": "http://h.example:0/cb"}, "$.callback.url"),
         ("callback", {"url": "https://h.example", "mode": "all"}, "$.callback.mode"),
         ("stop_on_failure", "yes", "$.stop_on_failure"),
         ("stop_on_failure", 1, "$.stop_on_failure"),
