@@ -28,6 +28,13 @@ class ApiView(web.View):
             return await super().dispatch(request)
         except ApiError as exc:
             return self.error_response(exc)
+        except ConnectionResetError:
+            # The client left before its body was read (nothing of it was published): no
+            # fault of ours, not worth aiohttp's ERROR and traceback. The answer goes nowhere.
+            log.info("%s %s: the client closed the connection", request.method, request.path)
+            return self.error_response(
+                ApiError("invalid_json", "the connection closed before the body was read")
+            )
 
     def error_response(self, exc: ApiError) -> web.Response:
         return self.json(exc.body(), status=exc.status, headers=exc.headers or None)

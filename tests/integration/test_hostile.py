@@ -722,3 +722,43 @@ async def test_an_item_too_big_for_a_kafka_message_is_refused_before_anything_is
             answer = await client.get(f"/v1/batches/{batch_id}", headers=ACME)
             assert assert_contract_answer(answer, batch_id) == "not_found"
     assert_alive(worker)
+
+
+async def test_an_upload_the_client_abandons_is_logged_as_such_not_as_an_error(
+    worker: HostileWorker,
+) -> None:
+    """A client that closes the connection mid-body (JSON or NDJSON, by length or chunked)
+    is an INFO line, not aiohttp's ERROR with a traceback, and publishes nothing."""
+    line = json.dumps({**ECHO, "id": "x"}).encode() + b"\n"
+    before = worker.process.log_path.read_text(errors="replace").count("closed the connection")
+    for content_type, framing in [
+        ("application/x-ndjson", "Content-Length: 1000000"),
+        ("application/x-ndjson", "Transfer-Encoding: chunked"),
+        ("application/json", "Content-Length: 1000000"),
+    ]:
+        head = (
+            "POST /v1/tenants/acme/batches?batch_id=abandoned HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer key-acme\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n"
+        ).encode()
+        body = line * 3  # fewer than MAX_ITEMS: the worker waits for the rest
+        if "chunked" in framing:
+            body = b"%x\r\n%s\r\n" % (len(body), body)
+        _, writer = await asyncio.open_connection("127.0.0.1", worker.process.port)
+        writer.write(head + body)
+        await writer.drain()
+        await asyncio.sleep(0.5)  # the worker is reading the body
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    log = ""
+    for _ in range(50):  # bounded: the worker logs each within moments
+        log = worker.process.log_path.read_text(errors="replace")
+        if log.count("closed the connection") >= before + 3:
+            break
+        await asyncio.sleep(0.2)
+    assert log.count("closed the connection") >= before + 3, worker.process.log_tail()
+    assert "Error handling request" not in log
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        answer = await client.get("/v1/batches/abandoned", headers=ACME)
+        assert answer.status_code == 404
+    assert_alive(worker)
