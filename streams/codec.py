@@ -492,7 +492,8 @@ def decode_submission(data: bytes, content_type: str | None = None) -> dict[str,
         raise CodecError(f"cannot decode {type(data).__name__}: expected bytes")
     data = bytes(data)
     if not _is_json(data, content_type):
-        return decode_as("BatchSubmitted", data)
+        # its JSON fields come from outside too: as strict as a JSON submission
+        return _decode(data, _schema("BatchSubmitted"), loads_strict)[1]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

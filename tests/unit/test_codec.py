@@ -702,6 +702,20 @@ def test_decode_submission_avro() -> None:
     assert codec.decode_submission(data, "application/octet-stream") == FULL["BatchSubmitted"]
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_decode_submission_avro_refuses_non_json_constants_in_its_json_fields(
+    constant: str,
+) -> None:
+    """As a JSON submission does: `NaN` in `metadata` or an item's `params` is not JSON."""
+    sub = FULL["BatchSubmitted"]
+    for bad in (
+        {**sub, "metadata": codec.JsonText(f'{{"x": {constant}}}')},
+        {**sub, "items": [{**ACTION_ITEM, "params": codec.JsonText(f"[{constant}]")}]},
+    ):
+        with pytest.raises(CodecError, match=f"{constant} is not JSON"):
+            codec.decode_submission(codec.encode("BatchSubmitted", bad))
+
+
 def test_decode_submission_requires_a_batch_submitted() -> None:
     data = codec.encode("ItemResult", FULL["ItemResult"])
     with pytest.raises(CodecError, match="expected a BatchSubmitted message"):
