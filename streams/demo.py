@@ -28,6 +28,7 @@ import httpx
 from aiohttp import web
 
 from streams.aggregation import FINAL_STATUSES
+from streams.child_process import die_with_parent
 from streams.client import BatchwireApiError, BatchwireClient, verify_webhook
 from streams.localkafka import LocalBroker
 from streams.localkafka.broker import cache_root, free_port
@@ -183,6 +184,7 @@ def _spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[byt
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),  # a demo killed by SIGKILL leaves nothing running
         )
 
 
@@ -319,7 +321,7 @@ def run_demo(*, exit_when_done: bool) -> None:
     shutil.rmtree(home / "worker-data", ignore_errors=True)
     broker = LocalBroker(home=home / "broker", port=0)
     click.echo("starting the local Kafka broker (the first run fetches it from Maven Central)")
-    bootstrap = broker.start()
+    bootstrap = broker.start(die_with_parent=True)
     click.echo(f"broker ready at {bootstrap}")
     try:
         asyncio.run(_run(home, bootstrap, exit_when_done))

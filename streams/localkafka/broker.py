@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from streams import child_process
 from streams.errors import BrokerError
 from streams.parts import MAX_MESSAGE_BYTES
 
@@ -267,12 +268,16 @@ class LocalBroker:
         """The data dir holds a formatted KRaft log (StorageTool writes `meta.properties`)."""
         return (self.home / "data" / "meta.properties").exists()
 
-    def start(self, timeout: float = 90.0, *, keep_data: bool = False) -> str:
+    def start(
+        self, timeout: float = 90.0, *, keep_data: bool = False, die_with_parent: bool = False
+    ) -> str:
         """Format and start the broker; return its bootstrap address once metadata answers.
 
         `keep_data=True` restarts on the topics and offsets of the last run when the data
         dir is formatted (same port, same controller port, no new cluster id), as a real
         broker does after a restart; otherwise the data dir is wiped and formatted anew.
+        `die_with_parent=True` stops the broker when this process dies, even by SIGKILL
+        (`streams.child_process`): for a demo or a test session, not for `kafka up`.
         """
         if self.running_pid() is not None:
             self.load_port()
@@ -299,6 +304,7 @@ class LocalBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=child_process.die_with_parent() if die_with_parent else None,
             )
         self.pid_file.write_text(str(proc.pid))
         self.port_file.write_text(str(self.port))

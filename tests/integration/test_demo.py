@@ -72,6 +72,52 @@ async def test_sigterm_stops_the_demo_and_everything_it_started() -> None:
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
 
 
+async def test_a_demo_killed_by_sigkill_leaves_nothing_running() -> None:
+    """SIGKILL runs no cleanup: the kernel stops the broker, the worker and the connector
+    (`streams.child_process`), which used to keep running, holding their ports."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "demo",
+        env=_demo_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    async with asyncio.timeout(400):
+        while not seen or "worker ready" not in seen[-1]:
+            line = (await proc.stdout.readline()).decode()
+            assert line, "".join(seen)[-3000:]
+            seen.append(line)
+    children = _children(proc.pid)
+    assert len(children) >= 3, children  # the broker, the worker and the connector
+    proc.kill()
+    await proc.wait()
+    try:
+        for _ in range(180):  # at most 90 s: Kafka's own shutdown takes a few seconds
+            alive = [pid for pid in children if _running(pid)]
+            if not alive:
+                break
+            await asyncio.sleep(0.5)
+        assert not alive, f"still running after the demo was killed: {alive}"
+    finally:
+        for pid in children:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed demo's children are reaped by
+    init, but a zombie's /proc entry lingers until then)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def _demo_env() -> dict[str, str]:
     """The demo runs its own broker and settings; only the jar cache is shared."""
     return {
