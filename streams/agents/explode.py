@@ -130,9 +130,7 @@ async def _explode_next(
             first_index=first_index,
         )
     except SubmissionError as exc:
-        await _reject(exc, raw, batch_id=body.get("batch_id"), tenant=body.get("tenant"))
-        if entry is None and not body.get("part"):
-            await _refuse_batch(body, exc)
+        await _refuse_part(exc, body, raw, entry)
         return
     problem = _order_problem(sub, entry)
     if problem is not None:
@@ -147,9 +145,7 @@ async def _explode_next(
     encoded = [ledger_pieces.encode(piece) for piece in pieces]
     problem = _size_problem(pieces, encoded, first_index)
     if problem is not None:
-        await _reject(problem, raw, batch_id=sub.batch_id, tenant=sub.tenant)
-        if entry is None and sub.part == 0:
-            await _refuse_batch(body, problem)
+        await _refuse_part(problem, body, raw, entry)
         return
     key = sub.batch_id.encode()
     sent = [await publish(ledger, key, piece) for piece in encoded]
@@ -211,6 +207,16 @@ def _early_problem(body: dict[str, Any]) -> SubmissionError | None:
     except SubmissionError as exc:
         return None if exc.code in ("too_many_items", "duplicate_item_id") else exc
     return None
+
+
+async def _refuse_part(
+    error: SubmissionError, body: dict[str, Any], raw: bytes, entry: dict[str, Any] | None
+) -> None:
+    """Reject a part that cannot be exploded; the batch's first part takes the batch with it
+    (`entry`: the parts accepted before it)."""
+    await _reject(error, raw, batch_id=body.get("batch_id"), tenant=body.get("tenant"))
+    if entry is None and not body.get("part"):
+        await _refuse_batch(body, error)
 
 
 async def _refuse_batch(body: dict[str, Any], error: SubmissionError) -> None:
