@@ -258,11 +258,10 @@ def _size_problem(
     message. The edges refuse such a part before publishing it (`parts.MAX_PART_BYTES`);
     one published on the topic directly is refused here rather than fault the worker."""
     for piece, data in zip(pieces, encoded, strict=True):
-        over = [
-            item
-            for item in piece.items
-            if len(piece.prefix) + len(item.body) + len(piece.suffix) > MAX_VALUE_BYTES
-        ]
+        frame = len(piece.prefix) + len(piece.suffix)
+        if len(data) + frame <= MAX_VALUE_BYTES:
+            continue  # no item's bytes exceed its piece's: the usual case, without a scan
+        over = [item for item in piece.items if frame + len(item.body) > MAX_VALUE_BYTES]
         if not over and len(data) <= MAX_VALUE_BYTES:
             continue
         if not over and piece.items:  # a piece is over its limit by its biggest item only
