@@ -40,3 +40,9 @@ def control_record(state: dict[str, Any], failed_groups: list[str]) -> dict[str,
         "timed_out": state["deadline_passed"],
         "failed_groups": failed_groups,
     }
+
+
+def published_controls(state: dict[str, Any]) -> bool:
+    """Whether the aggregator published a control record for this batch (it does when the
+    batch is cancelled or passes its deadline, and when a group fails)."""
+    return bool(state["cancel_requested"] or state["deadline_passed"] or state.get("failed_groups"))

@@ -36,8 +36,9 @@ from streams.app import app
 from streams.bundled_results import BundledResult, bundled, is_results_bundle, unpack_results
 from streams.chunks import take_chunks
 from streams.clock import iso
-from streams.controls import control_record
+from streams.controls import control_record, published_controls
 from streams.errors import CodecError
+from streams.expiry import Expiries
 from streams.keys import batch_key, split_batch_key
 from streams.ledger_pieces import Piece
 from streams.messages import (
@@ -66,8 +67,10 @@ TICK_INTERVAL_S = 1.0
 #: a final callback carries its batch's results inline up to this many bytes of them (as
 #: Avro; more as JSON), else their URL: a callback must fit in one Kafka message
 INLINE_RESULTS_BYTES = 1024 * 1024
-PURGE_INTERVAL_S = 60.0
-_last_purge: dict[int, float] = {}
+#: ended batches, by the time their retention ends
+finished = Expiries(
+    finished_batches, lambda entry: entry["finished_at"] + options.retention_days * 86400
+)
 
 
 @contextmanager
@@ -304,7 +307,7 @@ class Chunk:
             return
         key = batch_key(tenant, batch_id)
         self.changed.add(key)
-        finished_batches[key] = {"finished_at": time.time(), "partition": event.message.partition}
+        finished.put(key, {"finished_at": time.time()})
         metrics.batches_ended["rejected"] += 1
         await self._emit_final(state)
 
@@ -318,10 +321,7 @@ class Chunk:
     async def on_tick(self, event: faust.EventT) -> None:
         now = time.time()
         partition = event.message.partition
-        retention_s = options.retention_days * 86400
-        if now - _last_purge.get(partition, 0.0) >= min(PURGE_INTERVAL_S, retention_s / 2):
-            _last_purge[partition] = now
-            await self._purge_expired(partition, now - retention_s)
+        await self._purge(finished.expired(partition, now))
         for key, entry in list(active_batches.items()):
             if entry.get("partition") != partition:
                 continue
@@ -337,11 +337,10 @@ class Chunk:
                 await self._sweep(state)
                 active_batches[key] = {**entry, "sweep_at": None}
 
-    async def _purge_expired(self, partition: int, finished_before: float) -> None:
-        """Forget ended batches past their retention: state, parts, results, status."""
-        for key, entry in list(finished_batches.items()):
-            if entry.get("partition") != partition or entry["finished_at"] >= finished_before:
-                continue
+    async def _purge(self, keys: list[str]) -> None:
+        """Forget ended batches past their retention: state, parts, results, status, and
+        the controls that every processor keeps in memory."""
+        for key in keys:
             state = _stored_state(key)
             if state is not None:
                 stored_results.drop(state["tenant"], state["batch_id"], state["posted"])
@@ -349,6 +348,8 @@ class Chunk:
                     stored_parts.drop(state["tenant"], state["batch_id"], number, piece)
                 del batch_state[key]
                 await publish(status, state["batch_id"].encode(), None)
+                if published_controls(state):
+                    await publish(controls, key.encode(), None)
             del finished_batches[key]
             log.info("batch %s passed its retention and was removed", key)
 
@@ -414,10 +415,7 @@ class Chunk:
             self.changed.add(key)
             if key in active_batches:
                 del active_batches[key]
-            finished_batches[key] = {
-                "finished_at": time.time(),
-                "partition": event.message.partition,
-            }
+            finished.put(key, {"finished_at": time.time()})
             await self._emit_final(state)
 
     async def _release(self, state: State) -> None:

@@ -27,6 +27,7 @@ from streams import aggregation, codec, held_parts, intake, ledger_pieces
 from streams.app import app, settings
 from streams.clock import iso
 from streams.errors import SubmissionError
+from streams.expiry import Expiries
 from streams.keys import batch_key
 from streams.messages import encode_event, part_fields, rejection
 from streams.options import options
@@ -47,6 +48,28 @@ log = logging.getLogger(__name__)
 MAX_REJECTED_RAW_BYTES = 8 * 1024 * 1024
 MAX_ECHOED_CHARS = 256
 _BATCH_ID_NAMESPACE = uuid.UUID("6b1d1f0e-4c2a-4b8e-9a57-1f0c2d3e4f50")
+#: at most this long after the aggregator may forget a batch (see `forget_at`)
+FORGET_MARGIN_S = 86400.0
+
+
+def forget_at(entry: dict[str, Any]) -> float:
+    """When the exploder forgets a batch id: after that, the same id is a new batch.
+
+    The aggregator forgets a batch `--retention-days` after it ended, and it ended by its
+    deadline (plus the sweep's grace and the aggregator's lag, which the margin covers):
+    a record forgotten earlier would let a repeat under the id start a batch that the old
+    one's state and controls then spoil."""
+    retention_s = options.retention_days * 86400
+    return float(entry["deadline_at"]) + retention_s + min(retention_s, FORGET_MARGIN_S)
+
+
+#: the exploder's idempotency records (`submissions`), by the time they are forgotten
+records = Expiries(submissions, forget_at)
+
+
+def _forget_expired(partition: int) -> None:
+    for key in records.expired(partition, time.time()):
+        del submissions[key]
 
 
 @app.agent(batches, name="explode")
@@ -56,6 +79,7 @@ async def explode(stream: faust.StreamT[bytes]) -> None:
     stream.enable_acks = False
     async for event in stream.events():
         try:
+            _forget_expired(event.message.partition)  # first: an expired id is a new batch
             await handle_submission(event.value, event.headers, event.message)
         except Exception as exc:
             # Bad input never gets here (it is rejected); a fault stops the worker rather
@@ -158,14 +182,17 @@ async def _explode_next(
     await asyncio.gather(*sent)  # this part's messages only, not the whole producer
     hashes = dict(entry["hashes"]) if entry else {}
     hashes[str(sub.part)] = content_hash(body)
-    submissions[batch_key(sub.tenant, sub.batch_id)] = {
-        "hashes": hashes,
-        "next_part": sub.part + 1,
-        "next_index": first_index + len(sub.items),
-        "parts": sub.parts,
-        "deadline_at": deadline_at,
-        "submitted_at": submitted_at,
-    }
+    records.put(
+        batch_key(sub.tenant, sub.batch_id),
+        {
+            "hashes": hashes,
+            "next_part": sub.part + 1,
+            "next_index": first_index + len(sub.items),
+            "parts": sub.parts,
+            "deadline_at": deadline_at,
+            "submitted_at": submitted_at,
+        },
+    )
 
 
 async def _hold(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from faust import web
 
 from streams import aggregation, codec
+from streams.agents.explode import forget_at
 from streams.api.errors import ApiError
 from streams.api.ndjson import body_lines, submit_ndjson
 from streams.api.submit import MAX_PAGE, check_tenant, submit, urls, wait_for_end
@@ -70,7 +72,7 @@ class Submitted(ApiView):
         if tenant not in self.tenants(request):
             raise ApiError("not_found", "no such batch")
         entry = submissions.get(batch_key(tenant, batch_id))
-        if entry is None:
+        if entry is None or forget_at(entry) <= time.time():  # the exploder forgets it too
             raise ApiError("not_found", "no such batch")
         return self.json({"hashes": entry["hashes"]})
 

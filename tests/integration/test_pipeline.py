@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka.partitioner import murmur2
 
@@ -352,16 +354,23 @@ async def test_ten_thousand_http_items_complete_with_exact_counters(
     assert {r.partition for r in on_topic} == {(murmur2(b"tenk") & 0x7FFFFFFF) % partitions}
 
 
-async def test_finished_batches_are_forgotten_after_their_retention(
+async def test_finished_batches_and_then_their_ids_are_forgotten_after_their_retention(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    worker_factory(args=("--retention-days", "0.00005"))  # about 4 s
+    """An ended batch's status, results and controls go after its retention; the exploder
+    keeps its id a retention longer than that from its deadline (`explode._forget_at`):
+    meanwhile other content under the id is a conflict, after that it is a new batch."""
+    retention_s = 0.00005 * 86400  # 4.32 s
+    worker = worker_factory(HANDLER_MODULES, args=("--retention-days", "0.00005"))
+    failing = {"id": "f", "namespace": "faults", "action": "fail", "params": {}, "group": "g"}
+    deadline_s = 10
+    old = {"batch_id": "old-1", "tenant": "acme", "deadline_s": deadline_s}
+    submitted = time.time()
     await submit_json(
-        kafka_bootstrap,
-        topic_prefix,
-        {"batch_id": "old-1", "tenant": "acme", "items": [action(i) for i in range(3)]},
+        kafka_bootstrap, topic_prefix, {**old, "items": [failing, action(1, group="g"), action(2)]}
     )
-    await wait_final(kafka_bootstrap, topic_prefix, ["old-1"])
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["old-1"]))["old-1"]
+    assert final["counters"]["skipped"] == 1  # group g failed: the batch has controls
     records = await read_until(
         kafka_bootstrap,
         f"{topic_prefix}batchwire.status",
@@ -371,7 +380,34 @@ async def test_finished_batches_are_forgotten_after_their_retention(
     )
     mine = [r for r in records if r.key == b"old-1"]
     assert mine[-1].value == b""
-    assert mine[-2].decoded()["status"] == "completed"
+    assert mine[-2].decoded()["status"] == "completed_with_errors"
+    controls = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.controls",
+        lambda rs: any(r.key == b"acme/old-1" and not r.value for r in rs),
+        timeout=30,
+        tombstones=True,
+    )
+    mine = [r for r in controls if r.key == b"acme/old-1"]
+    assert json.loads(mine[0].value)["failed_groups"] == ["g"]
+    assert mine[-1].value == b""
+
+    # the status is gone, the id is not yet: other content under it is still a conflict
+    assert time.time() < submitted + deadline_s + 2 * retention_s, "too slow to check"
+    other = {**old, "items": [action(i) for i in range(4)]}
+    auth = {"Authorization": "Bearer key-acme"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        answer = await client.post("/v1/tenants/acme/batches", json=other, headers=auth)
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["error"]["code"] == "batch_conflict"
+        # once the id is forgotten (its record still stored: no submission came to the
+        # exploder's partition since), the same submission is a new batch
+        forgotten = submitted + deadline_s + 2 * retention_s + 0.5
+        await asyncio.sleep(max(0.0, forgotten - time.time()))
+        answer = await client.post("/v1/tenants/acme/batches?wait=30", json=other, headers=auth)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "completed"
+        assert answer.json()["counters"]["posted"] == 4
 
 
 async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
