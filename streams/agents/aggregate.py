@@ -67,6 +67,11 @@ TICK_INTERVAL_S = 1.0
 #: a final callback carries its batch's results inline up to this many bytes of them (as
 #: Avro; more as JSON), else their URL: a callback must fit in one Kafka message
 INLINE_RESULTS_BYTES = 1024 * 1024
+#: running batches, by the time of their sweep when one is set, else of their deadline
+due = Expiries(
+    active_batches,
+    lambda entry: entry["deadline_at"] if entry.get("sweep_at") is None else entry["sweep_at"],
+)
 #: ended batches, by the time their retention ends
 finished = Expiries(
     finished_batches, lambda entry: entry["finished_at"] + options.retention_days * 86400
@@ -263,11 +268,7 @@ class Chunk:
             stored_parts.put(tenant, batch_id, part["part"], number, raw)
             state["stop_on_failure"] = part["stop_on_failure"]
             self.changed.add(key)
-            active_batches[key] = {
-                "deadline_at": part["deadline_at"],
-                "partition": event.message.partition,
-                "sweep_at": None,
-            }
+            due.put(key, {"deadline_at": part["deadline_at"], "sweep_at": None})
             if state["cancel_requested"] or state["deadline_passed"]:
                 await self._report_unrun(ledger_pieces.decode(raw), state, stages=None)
             for index in state.pop("early_results", []):
@@ -322,9 +323,8 @@ class Chunk:
         now = time.time()
         partition = event.message.partition
         await self._purge(finished.expired(partition, now))
-        for key, entry in list(active_batches.items()):
-            if entry.get("partition") != partition:
-                continue
+        for key in due.expired(partition, now):
+            entry = active_batches[key]
             tenant, batch_id = split_batch_key(key)
             if now >= entry["deadline_at"]:
                 state = self.state(tenant, batch_id, event)
@@ -335,7 +335,7 @@ class Chunk:
             if sweep_at is not None and now >= sweep_at:
                 state = self.state(tenant, batch_id, event)
                 await self._sweep(state)
-                active_batches[key] = {**entry, "sweep_at": None}
+                due.put(key, {**entry, "sweep_at": None})
 
     async def _purge(self, keys: list[str]) -> None:
         """Forget ended batches past their retention: state, parts, results, status, and
@@ -366,7 +366,7 @@ class Chunk:
             state["released_stage"] = max(unreleased)
         entry = active_batches.get(key)
         if entry is not None:
-            active_batches[key] = {**entry, "sweep_at": time.time() + options.sweep_grace_s}
+            due.put(key, {**entry, "sweep_at": time.time() + options.sweep_grace_s})
         log.info("batch %s %s", key, status)
 
     async def _sweep(self, state: State) -> None:

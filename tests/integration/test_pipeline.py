@@ -182,6 +182,26 @@ async def test_deadline_and_cancel(
     assert cancelled["counters"]["processed"] == 20
 
 
+async def test_an_item_still_running_after_the_deadline_is_swept_as_timed_out(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The aggregator reports an item that runs on past the batch's deadline as `timed_out`
+    once the sweep's grace (10 s) has passed, so the batch ends without waiting for it."""
+    worker_factory(HANDLER_MODULES)
+    stuck = {"id": "stuck", "namespace": "faults", "action": "work", "params": {"ms": 25_000}}
+    await submit_json(
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "sw-1", "tenant": "acme", "deadline_s": 2, "items": [stuck, action(1)]},
+    )
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["sw-1"], timeout=60))["sw-1"]
+    assert final["status"] == "timed_out"
+    assert final["counters"]["processed"] == 2
+    results = by_index(await results_of(kafka_bootstrap, topic_prefix, "sw-1", 2))
+    # swept, not waited for (its own result, 25 s in, is not `timed_out`)
+    assert (results[0]["status"], results[1]["status"]) == ("timed_out", "succeeded")
+
+
 async def test_malformed_submissions_are_rejected_while_a_valid_batch_completes(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
