@@ -33,10 +33,10 @@ from connectors.delivery import AttemptResult, Deliverer, Verdict
 from connectors.retry import RetryPolicy, tier_topic
 from connectors.signing import WebhookSecret, webhook_headers
 from connectors.ssrf import AddressGuard, CallbackRefused
-from streams import codec
+from streams import cluster_watch, codec
 from streams.clock import iso
 from streams.compacted import CompactedView
-from streams.kafka_admin import ensure_topics, topic_config
+from streams.kafka_admin import cluster_id, ensure_topics, topic_config
 from streams.offsets import OffsetTracker, OnRevoked, commit_finished
 from streams.parts import MAX_MESSAGE_BYTES
 from streams.settings import Settings
@@ -91,6 +91,8 @@ class WebhookConnector:
         configs[self.topics["endpoints"]] = topic_config(compacted=True)
         configs[self.topics["dlq"]] = topic_config(retention_days=30)
         await ensure_topics(bootstrap, configs)
+        cluster_watch.expect(await cluster_id(bootstrap))
+        watcher = asyncio.create_task(cluster_watch.exit_on_problem())
         follower = asyncio.create_task(self.disabled.follow(bootstrap, self.topics["endpoints"]))
         self.deliverer = Deliverer(
             connect_timeout_s=self.options.connect_timeout_s,
@@ -126,6 +128,7 @@ class WebhookConnector:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
             await self.deliverer.aclose()
+            watcher.cancel()
 
     async def _loop(self, stop: asyncio.Event) -> None:
         assert self.consumer is not None
@@ -321,6 +324,7 @@ def run_connector(settings: Settings, options: ConnectorOptions) -> None:
 
     log_limits.install()
     reconnect_backoff.install()
+    cluster_watch.install()
 
     async def main() -> None:
         stop = asyncio.Event()

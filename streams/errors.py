@@ -3,6 +3,8 @@
 BatchwireError
 ├── ConfigError            a setting in the environment is malformed
 ├── BrokerError            the local Kafka broker cannot be fetched, started or reached
+├── TopicsMissing          the pipeline's topics are gone from the cluster
+├── ClusterChanged         the Kafka cluster answering is not the one the worker started on
 ├── CodecError             a message cannot be encoded or decoded
 │   └── UnknownSchemaError a single-object message names a fingerprint we do not know
 └── SubmissionError        a submission breaks the contract; carries the contract's code
@@ -23,6 +25,16 @@ class ConfigError(BatchwireError):
 
 class BrokerError(BatchwireError):
     """The local Kafka broker cannot be fetched, started or reached."""
+
+
+class TopicsMissing(BatchwireError):
+    """Topics the worker reads or writes have been missing from the cluster for a while
+    (deleted, or the broker came back without its data); `streams.cluster_watch`."""
+
+
+class ClusterChanged(BatchwireError):
+    """The Kafka cluster at the bootstrap address is not the one the worker started on (a
+    broker that came back without its data); `streams.cluster_watch`."""
 
 
 class CodecError(BatchwireError):

@@ -45,9 +45,10 @@ def main(argv: list[str]) -> int:
 
 
 async def _serve() -> int:
-    from streams import publish
+    from streams import cluster_watch, publish
     from streams.agents.process import ItemProcessor, controls
     from streams.app import app, settings
+    from streams.kafka_admin import cluster_id
     from streams.topics import controls as controls_topic
 
     loop = asyncio.get_running_loop()
@@ -63,6 +64,9 @@ async def _serve() -> int:
     publish.on_fault(fault)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop, 0)
+    cluster_watch.expect(await cluster_id(settings.kafka_bootstrap))
+    # kept until the end: stopping waits on Kafka, which a gone cluster never answers
+    watcher = asyncio.ensure_future(cluster_watch.exit_on_problem())
     await app.producer.start()
     processor = ItemProcessor(settings.kafka_bootstrap, f"{app.conf.id}-process")
     tasks: dict[asyncio.Future[Any], str] = {
@@ -90,6 +94,7 @@ async def _serve() -> int:
             task.cancel()  # the processor finishes its running items and commits
         await asyncio.gather(*tasks, return_exceptions=True)
         await app.producer.stop()
+        watcher.cancel()
 
 
 async def _report(processor: ItemProcessor) -> None:

@@ -64,3 +64,14 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     if described["error_code"] != 0:
         return []
     return sorted(p["partition"] for p in described["partitions"])
+
+
+async def cluster_id(bootstrap: str) -> str:
+    """The id of the Kafka cluster at `bootstrap` (a new one for a broker formatted anew)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    return str(described["cluster_id"])

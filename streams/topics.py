@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from faust.types import TopicT
 
+from streams import cluster_watch
 from streams.app import app, settings
 from streams.kafka_admin import PARTITIONS, ensure_topics, topic_config
 
@@ -69,3 +70,10 @@ async def declare_topics(bootstrap: str) -> None:
         for table in app.tables.values()
     }
     await ensure_topics(bootstrap, {**TOPIC_CONFIGS, **changelogs}, PARTITIONS)
+
+
+@app.task
+async def watch_cluster() -> None:
+    """End the worker when the cluster is another one, or its topics are gone
+    (`streams.cluster_watch`)."""
+    await cluster_watch.exit_on_problem()

@@ -8,8 +8,9 @@ from streams.options import WorkerOptions, options
 def prepare_process(tunables: WorkerOptions | None) -> None:
     """What a worker and each of its item processes (`streams.item_process_main`) do first:
     the tunables, glibc's mmap threshold (`streams.heap`), the app's modules and handlers,
-    aiokafka's partitions taken in turn, its reconnections paced and its log limited."""
-    from streams import fair_fetch, heap, log_limits, reconnect_backoff
+    aiokafka's partitions taken in turn, its reconnections and its metadata updates for
+    missing topics paced, and its log limited."""
+    from streams import cluster_watch, fair_fetch, heap, log_limits, reconnect_backoff
     from streams.app import load_modules
 
     heap.fix_mmap_threshold()
@@ -20,6 +21,7 @@ def prepare_process(tunables: WorkerOptions | None) -> None:
     fair_fetch.install()
     log_limits.install()
     reconnect_backoff.install()
+    cluster_watch.install()
 
 
 def run_worker(
@@ -33,15 +35,19 @@ def run_worker(
 
     from yarl import URL
 
-    from streams import fetch_wait, heap, paused_fetch
+    from streams import cluster_watch, data_dir, fetch_wait, heap, paused_fetch
     from streams.api.protocol import install_parse_error_answers
     from streams.app import app, settings
+    from streams.kafka_admin import cluster_id
     from streams.topics import declare_topics
 
     prepare_process(tunables)
     fetch_wait.install()
     paused_fetch.install()
     asyncio.run(declare_topics(settings.kafka_bootstrap))
+    started_on = asyncio.run(cluster_id(settings.kafka_bootstrap))
+    data_dir.claim(settings.data_dir, started_on)
+    cluster_watch.expect(started_on)
     app.conf.web_host = web_host
     app.conf.web_bind = web_host
     app.conf.canonical_url = URL(canonical_url or f"http://{web_host}:{settings.web_port}")

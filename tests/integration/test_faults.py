@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import httpx
 import pytest
@@ -175,17 +174,6 @@ async def test_workers_join_leave_and_die_mid_batch(
         timeout=END_TIMEOUT,
         notes=[f"lookups through {len(urls)} workers"],
     )
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A broker of this test alone (it is stopped and restarted; the session one is shared)."""
-    broker = LocalBroker(home=tmp_path / "kafka", heap="512m")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 class Supervisor:
