@@ -4,18 +4,21 @@ item processes in their group)."""
 from __future__ import annotations
 
 from faust import web
+from faust.exceptions import ConsumerNotStarted
 
 from streams import item_processes
 from streams.app import app
 
 
+def is_ready() -> bool:
+    try:
+        assigned = bool(app.consumer.assignment())
+    except ConsumerNotStarted:  # asked in the first moments of start-up (it answered 500)
+        return False
+    return not app.rebalancing and not app.in_recovery and assigned and item_processes.ready()
+
+
 @app.page("/healthz")
 class Health(web.View):
     async def get(self, request: web.Request) -> web.Response:
-        ready = (
-            not app.rebalancing
-            and not app.in_recovery
-            and bool(app.consumer.assignment())
-            and item_processes.ready()
-        )
-        return self.json({"status": "ok", "ready": ready})
+        return self.json({"status": "ok", "ready": is_ready()})
