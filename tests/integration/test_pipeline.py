@@ -391,26 +391,24 @@ async def test_finished_batches_and_then_their_ids_are_forgotten_after_their_ret
     )
     final = (await wait_final(kafka_bootstrap, topic_prefix, ["old-1"]))["old-1"]
     assert final["counters"]["skipped"] == 1  # group g failed: the batch has controls
-    records = await read_until(
-        kafka_bootstrap,
-        f"{topic_prefix}batchwire.status",
-        lambda rs: any(r.key == b"old-1" and not r.value for r in rs),
-        timeout=60,
-        tombstones=True,
-    )
-    mine = [r for r in records if r.key == b"old-1"]
-    assert mine[-1].value == b""
-    assert mine[-2].decoded()["status"] == "completed_with_errors"
-    controls = await read_until(
-        kafka_bootstrap,
-        f"{topic_prefix}batchwire.controls",
-        lambda rs: any(r.key == b"acme/old-1" and not r.value for r in rs),
-        timeout=30,
-        tombstones=True,
-    )
-    mine = [r for r in controls if r.key == b"acme/old-1"]
-    assert json.loads(mine[0].value)["failed_groups"] == ["g"]
-    assert mine[-1].value == b""
+
+    async def until_tombstone(topic: str, key: bytes) -> list[Record]:
+        """The records of `key` on `topic` up to its tombstone."""
+        records = await read_until(
+            kafka_bootstrap,
+            f"{topic_prefix}{topic}",
+            lambda rs: any(r.key == key and not r.value for r in rs),
+            timeout=60,
+            tombstones=True,
+        )
+        mine = [r for r in records if r.key == key]
+        assert mine[-1].value == b""  # nothing after it
+        return mine
+
+    statuses = await until_tombstone("batchwire.status", b"old-1")
+    assert statuses[-2].decoded()["status"] == "completed_with_errors"
+    controls = await until_tombstone("batchwire.controls", b"acme/old-1")
+    assert json.loads(controls[0].value)["failed_groups"] == ["g"]
 
     # the status is gone, the id is not yet: other content under it is still a conflict
     assert time.time() < submitted + deadline_s + 2 * retention_s, "too slow to check"
