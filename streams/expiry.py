@@ -41,7 +41,7 @@ class Expiries:
         changelog partition faust writes it to)."""
         event = current_event()
         if event is None:
-            raise RuntimeError(f"{self.table.name}: an entry is written while handling an event")
+            raise RuntimeError(f"{self.table.name}: entries are written while handling an event")
         entry = {**entry, "partition": event.message.partition}
         self.table[key] = entry
         if self._read_at == app.rebalancing_count:  # else the next read finds it

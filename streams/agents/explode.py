@@ -4,7 +4,7 @@ Per submission (one part of a batch):
 1. decode (Avro single-object or JSON) and validate; a bad one goes to `batchwire.rejected`
    with the contract's code and the worker goes on;
 2. idempotency on `(tenant, batch_id, part)`: the same content again starts nothing new,
-   other content is `batch_conflict`;
+   other content is `batch_conflict` (until the batch id is forgotten, `forget_at`);
 3. parts are exploded in order (a part that overtakes its predecessor is held, within the
    bounds of `streams.held_parts`), so item indexes follow submission order across parts;
 4. the part goes to the aggregator on the ledger, in pieces (`streams.ledger_pieces`), then
