@@ -85,7 +85,8 @@ def problem(now: float) -> ClusterChanged | TopicsMissing | None:
     if other:
         return ClusterChanged(
             f"the Kafka cluster now answering is {', '.join(other)}, not {_expected_id} that "
-            "this worker's tables and offsets belong to (the broker lost its data?)"
+            "this process's offsets (and a worker's tables) belong to (the broker lost its "
+            "data?)"
         )
     by_since = {u.missing_since: u for u in list(_updates.values()) if u.missing_since is not None}
     if not by_since:

@@ -40,22 +40,27 @@ async def _exit_status(worker: WorkerProcess, timeout: float) -> int:
 
 
 async def test_a_broker_back_without_its_data_ends_the_worker_and_its_restart_starts_afresh(
-    own_broker: LocalBroker, worker_factory: WorkerFactory
+    own_broker: LocalBroker, worker_factory: WorkerFactory, connector_factory: WorkerFactory
 ) -> None:
     """Before, the worker ran on against the new cluster (a core's worth of metadata
     requests for its topics), and once they existed again its restart stopped at faust's
-    recovery (its tables' changelog offsets lay past the new changelogs' ends)."""
-    worker = await asyncio.to_thread(
-        worker_factory, {"BATCHWIRE_KAFKA_BOOTSTRAP": own_broker.bootstrap}
-    )
+    recovery (its tables' changelog offsets lay past the new changelogs' ends). The
+    connector ends too."""
+    env = {"BATCHWIRE_KAFKA_BOOTSTRAP": own_broker.bootstrap}
+    worker = await asyncio.to_thread(worker_factory, env)
+    connector = connector_factory(env)
     await _one_batch_completes(worker)
+    await asyncio.sleep(2)  # the connector has joined its group and follows the cluster
+    assert connector.proc is not None and connector.proc.poll() is None
     data_dir = Path(worker.env["BATCHWIRE_DATA_DIR"])
     first_cluster = (data_dir / CLUSTER_ID_FILE).read_text().strip()
 
     await asyncio.to_thread(own_broker.stop)
     await asyncio.to_thread(own_broker.start)  # formats its storage anew: a new cluster
     assert await _exit_status(worker, timeout=60) == EXIT_STATUS
-    assert f"not {first_cluster} that this worker's tables" in worker.log_path.read_text()
+    assert f"not {first_cluster} that this process's offsets" in worker.log_path.read_text()
+    assert await _exit_status(connector, timeout=30) == EXIT_STATUS
+    assert f"not {first_cluster} that this process's offsets" in connector.log_path.read_text()
 
     await asyncio.to_thread(worker.start)  # as a supervisor would
     await _one_batch_completes(worker)
