@@ -4,8 +4,8 @@ Tables are written only while handling an event of a co-partitioned topic, so ea
 lands in the changelog partition of that event:
 - keyed by the batch (`tenant/batch_id`) on the partition of `batch_id`: `batch_state`,
   `item_results`, `batch_parts`, `active_batches` (aggregator, ledger topic);
-- keyed by the batch on the partition of its tenant: `submissions`, `held_parts`
-  (exploder, batches topic).
+- keyed by the batch on the partition of its tenant: `submissions`, `part_ids`,
+  `held_parts` (exploder, batches topic).
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ batch_parts = _table("batch-parts", bytes)
 active_batches = _table("active-batches", None)
 #: tenant/batch_id -> {hashes: {part: sha256}, next_part, next_index, deadline_at, ...}.
 submissions = _table("submissions", None)
+#: tenant/batch_id/part/chunk -> digests of an accepted part's item ids, while the batch
+#: expects more parts (`streams.part_ids`).
+part_ids = _table("part-ids", bytes)
 #: tenant/batch_id/part -> a part that arrived before its predecessor (`streams.held_parts`).
 held_parts = _table("held-parts", bytes)
 #: tenant/batch_id -> {finished_at, partition} for ended batches, until their retention ends.

@@ -1,8 +1,9 @@
 """The exploder: `batchwire.batches` -> validated parts -> one `ItemRequested` per item.
 
 Per submission (one part of a batch):
-1. decode (Avro single-object or JSON) and validate; a bad one goes to `batchwire.rejected`
-   with the contract's code and the worker goes on;
+1. decode (Avro single-object or JSON) and validate, ids against the batch's earlier parts
+   too (`streams.part_ids`); a bad one goes to `batchwire.rejected` with the contract's code
+   and the worker goes on;
 2. idempotency on `(tenant, batch_id, part)`: the same content again starts nothing new,
    other content is `batch_conflict` (until the batch id is forgotten, `forget_at`);
 3. parts are exploded in order (a part that overtakes its predecessor is held, within the
@@ -23,12 +24,12 @@ from typing import Any
 
 import faust
 
-from streams import aggregation, codec, held_parts, intake, ledger_pieces
+from streams import aggregation, codec, held_parts, intake, ledger_pieces, part_ids
 from streams.app import app, settings
 from streams.clock import iso
 from streams.errors import SubmissionError
 from streams.expiry import Expiries
-from streams.keys import batch_key
+from streams.keys import batch_key, split_batch_key
 from streams.messages import encode_event, part_fields, rejection
 from streams.options import options
 from streams.parts import MAX_VALUE_BYTES
@@ -69,6 +70,9 @@ records = Expiries(submissions, forget_at)
 
 def _forget_expired(partition: int) -> None:
     for key in records.expired(partition, time.time()):
+        entry = submissions[key]
+        if entry["next_part"] < entry["parts"]:  # it never got its last part
+            part_ids.forget(*split_batch_key(key), entry["next_part"])
         del submissions[key]
 
 
@@ -156,7 +160,7 @@ async def _explode_next(
     except SubmissionError as exc:
         await _refuse_part(exc, body, raw, entry)
         return
-    problem = _order_problem(sub, entry)
+    problem = _order_problem(sub, entry) or part_ids.problem(sub)
     if problem is not None:
         await _reject(problem, raw, batch_id=sub.batch_id, tenant=sub.tenant)
         return
@@ -180,6 +184,7 @@ async def _explode_next(
                 await head.add(item.key, piece.requested(item))
     sent += await head.send()
     await asyncio.gather(*sent)  # this part's messages only, not the whole producer
+    part_ids.keep(sub)  # before the record: a part recorded has its ids kept
     hashes = dict(entry["hashes"]) if entry else {}
     hashes[str(sub.part)] = content_hash(body)
     records.put(

@@ -350,6 +350,60 @@ async def test_parts_wait_for_their_predecessors_only_within_bounds(
     assert len(rejected) == 2  # "late" part 1 took the room h0 left
 
 
+async def test_an_id_of_an_earlier_part_is_a_duplicate_and_the_ids_are_then_forgotten(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Ids are unique within a batch across its parts: a part sent straight to Kafka that
+    repeats an id of an earlier part (a default id too) is `duplicate_item_id` while a part
+    held behind it waits; the corrected part is taken, and once the last part is, the
+    exploder's stored ids are deleted from its changelog."""
+    worker_factory()
+
+    def part(n: int, ids: list[str | None]) -> dict[str, Any]:
+        items = [
+            {"namespace": "batchwire", "action": "echo", "params": {"n": n}}
+            | ({} if item_id is None else {"id": item_id})
+            for item_id in ids
+        ]
+        return {"batch_id": "dup-1", "tenant": "acme", "part": n, "parts": 3, "items": items}
+
+    # part 0's ids are "a" and "1" (its second item's default); part 2 overtakes part 1
+    await submit_json(kafka_bootstrap, topic_prefix, part(0, ["a", None]), part(2, ["c"]))
+    await submit_json(kafka_bootstrap, topic_prefix, part(1, ["b", "1", "a"]))
+    (rejection,) = await _rejections(kafka_bootstrap, topic_prefix, 1)
+    assert rejection["batch_id"] == "dup-1"
+    assert rejection["error"]["code"] == "duplicate_item_id"
+    assert rejection["error"]["details"] == [
+        {"path": "$.items[1].id", "message": "also used in part 0"},
+        {"path": "$.items[2].id", "message": "also used in part 0"},
+    ]
+    await submit_json(kafka_bootstrap, topic_prefix, part(1, ["b", "d"]))
+    final = (await wait_final(kafka_bootstrap, topic_prefix, ["dup-1"]))["dup-1"]
+    assert final["status"] == "completed"
+    assert final["counters"]["posted"] == final["counters"]["succeeded"] == 5
+    results = await results_of(kafka_bootstrap, topic_prefix, "dup-1", 5)
+    assert sorted((r["index"], r["item_id"]) for r in results) == [
+        (0, "a"),
+        (1, "1"),
+        (2, "b"),
+        (3, "d"),
+        (4, "c"),
+    ]
+    changelog = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire-part-ids-changelog",
+        lambda rs: len(rs) >= 4,
+        tombstones=True,
+    )
+    writes = [(r.key, bool(r.value)) for r in changelog]
+    assert writes == [
+        (b"acme/dup-1/000000/0000", True),
+        (b"acme/dup-1/000001/0000", True),
+        (b"acme/dup-1/000000/0000", False),
+        (b"acme/dup-1/000001/0000", False),
+    ]
+
+
 async def test_a_batch_without_id_gets_one(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:

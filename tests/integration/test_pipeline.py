@@ -379,15 +379,22 @@ async def test_finished_batches_and_then_their_ids_are_forgotten_after_their_ret
 ) -> None:
     """An ended batch's status, results and controls go after its retention; the exploder
     keeps its id a retention longer than that from its deadline (`explode._forget_at`):
-    meanwhile other content under the id is a conflict, after that it is a new batch."""
+    meanwhile other content under the id is a conflict, after that it is a new batch; the
+    ids of a batch that never got its last part are forgotten with it."""
     retention_s = 0.00005 * 86400  # 4.32 s
     worker = worker_factory(HANDLER_MODULES, args=("--retention-days", "0.00005"))
     failing = {"id": "f", "namespace": "faults", "action": "fail", "params": {}, "group": "g"}
     deadline_s = 10
     old = {"batch_id": "old-1", "tenant": "acme", "deadline_s": deadline_s}
     submitted = time.time()
+    # a batch whose last part never comes: the exploder keeps its part's ids until it
+    # forgets the id
+    half = {"batch_id": "half-1", "tenant": "acme", "deadline_s": deadline_s, "parts": 2}
     await submit_json(
-        kafka_bootstrap, topic_prefix, {**old, "items": [failing, action(1, group="g"), action(2)]}
+        kafka_bootstrap,
+        topic_prefix,
+        {**old, "items": [failing, action(1, group="g"), action(2)]},
+        {**half, "part": 0, "items": [action(0)]},
     )
     final = (await wait_final(kafka_bootstrap, topic_prefix, ["old-1"]))["old-1"]
     assert final["counters"]["skipped"] == 1  # group g failed: the batch has controls
@@ -426,6 +433,8 @@ async def test_finished_batches_and_then_their_ids_are_forgotten_after_their_ret
         assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == "completed"
         assert answer.json()["counters"]["posted"] == 4
+    ids = await until_tombstone("batchwire-part-ids-changelog", b"acme/half-1/000000/0000")
+    assert len(ids) == 2
 
 
 async def test_a_small_release_window_feeds_a_batch_in_slices_each_item_once(
