@@ -58,13 +58,18 @@ def repeated(new: array[int], stored: array[int], firsts: set[int] | None = None
     return [i for i, pair in enumerate(zip(new[0::2], new[1::2], strict=True)) if pair in pairs]
 
 
-def problem(sub: Submission) -> SubmissionError | None:
-    """`duplicate_item_id` when an item of this part has the id of an item of an earlier
-    part of its batch, one detail per such item (at most `MAX_DETAILS`), in item order."""
-    if sub.part == 0:
+def digests_of(sub: Submission) -> array[int] | None:
+    """The part's ids as `digests`, or None when the batch is one part (nothing to check or
+    keep): computed once for `problem` and `keep`."""
+    return digests([item["id"] for item in sub.items]) if sub.parts > 1 else None
+
+
+def problem(sub: Submission, new: array[int] | None) -> SubmissionError | None:
+    """`duplicate_item_id` when an item of this part (its ids' `digests_of`: `new`) has the
+    id of an item of an earlier part of its batch, one detail per such item (at most
+    `MAX_DETAILS`), in item order."""
+    if sub.part == 0 or new is None:
         return None
-    ids = [item["id"] for item in sub.items]
-    new = digests(ids)
     firsts = set(new[0::2])
     found: dict[int, int] = {}  # position in this part -> the earlier part
     for part in range(sub.part):
@@ -82,16 +87,16 @@ def problem(sub: Submission) -> SubmissionError | None:
     return SubmissionError(
         DUPLICATE_ITEM_ID,
         f"batch {sub.batch_id} (tenant {sub.tenant}) part {sub.part}: item id "
-        f"{ids[first]!r} is also used in part {found[first]}{more}",
+        f"{sub.items[first]['id']!r} is also used in part {found[first]}{more}",
         details,
     )
 
 
-def keep(sub: Submission) -> None:
-    """Record an accepted part: its ids while parts are still to come, else none of the
-    batch's (the last part forgets the earlier ones)."""
-    if sub.part + 1 < sub.parts:
-        _store(sub.tenant, sub.batch_id, sub.part, [item["id"] for item in sub.items])
+def keep(sub: Submission, new: array[int] | None) -> None:
+    """Record an accepted part (its ids' `digests_of`: `new`): its ids while parts are still
+    to come, else none of the batch's (the last part forgets the earlier ones)."""
+    if sub.part + 1 < sub.parts and new is not None:
+        _store(sub.tenant, sub.batch_id, sub.part, new)
     elif sub.part > 0:
         forget(sub.tenant, sub.batch_id, sub.part)
 
@@ -102,12 +107,11 @@ def forget(tenant: str, batch_id: str, parts: int) -> None:
         _delete_from(tenant, batch_id, part, 0)
 
 
-def _store(tenant: str, batch_id: str, part: int, ids: list[str]) -> None:
-    chunks = range(0, len(ids), CHUNK_IDS)
+def _store(tenant: str, batch_id: str, part: int, new: array[int]) -> None:
+    chunks = range(0, len(new), 2 * CHUNK_IDS)  # two words per id
     for number, start in enumerate(chunks):
-        tables.part_ids[_key(tenant, batch_id, part, number)] = digests(
-            ids[start : start + CHUNK_IDS]
-        ).tobytes()
+        chunk = new[start : start + 2 * CHUNK_IDS]
+        tables.part_ids[_key(tenant, batch_id, part, number)] = chunk.tobytes()
     # a copy of this part with other content (stored before a crash, never recorded) may
     # have left more chunks
     _delete_from(tenant, batch_id, part, len(chunks))

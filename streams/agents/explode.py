@@ -160,7 +160,8 @@ async def _explode_next(
     except SubmissionError as exc:
         await _refuse_part(exc, body, raw, entry)
         return
-    problem = _order_problem(sub, entry) or part_ids.problem(sub)
+    ids = part_ids.digests_of(sub)
+    problem = _order_problem(sub, entry) or part_ids.problem(sub, ids)
     if problem is not None:
         await _reject(problem, raw, batch_id=sub.batch_id, tenant=sub.tenant)
         return
@@ -184,7 +185,7 @@ async def _explode_next(
                 await head.add(item.key, piece.requested(item))
     sent += await head.send()
     await asyncio.gather(*sent)  # this part's messages only, not the whole producer
-    part_ids.keep(sub)  # before the record: a part recorded has its ids kept
+    part_ids.keep(sub, ids)  # before the record: a part recorded has its ids kept
     hashes = dict(entry["hashes"]) if entry else {}
     hashes[str(sub.part)] = content_hash(body)
     records.put(

@@ -31,6 +31,14 @@ def part(number: int, parts: int, ids: list[str | None], first_index: int = 0) -
     )
 
 
+def keep(sub: Any) -> None:
+    part_ids.keep(sub, part_ids.digests_of(sub))
+
+
+def problem_of(sub: Any) -> Any:
+    return part_ids.problem(sub, part_ids.digests_of(sub))
+
+
 def test_repeated_finds_exactly_the_shared_ids() -> None:
     stored = part_ids.digests([f"id-{n}" for n in range(1000)])
     new = part_ids.digests(["x", "id-999", "y", "id-0", "\ud800"])  # a lone surrogate too
@@ -49,13 +57,13 @@ def test_an_id_of_an_earlier_part_is_a_duplicate_default_ids_included(
     store: dict[str, bytes],
 ) -> None:
     first = part(0, 3, [None, "a", None])  # default ids "0" and "2"
-    assert part_ids.problem(first) is None
-    part_ids.keep(first)
+    assert problem_of(first) is None
+    keep(first)
     second = part(1, 3, ["b", "c"], first_index=3)
-    assert part_ids.problem(second) is None
-    part_ids.keep(second)
+    assert problem_of(second) is None
+    keep(second)
     third = part(2, 3, ["d", "2", "c", "a"], first_index=5)
-    problem = part_ids.problem(third)
+    problem = problem_of(third)
     assert problem is not None and problem.code == "duplicate_item_id"
     assert problem.details == [
         {"path": "$.items[1].id", "message": "also used in part 0"},
@@ -68,12 +76,12 @@ def test_an_id_of_an_earlier_part_is_a_duplicate_default_ids_included(
 def test_the_last_part_forgets_every_id_and_a_one_part_batch_keeps_none(
     store: dict[str, bytes],
 ) -> None:
-    part_ids.keep(part(0, 1, ["a"]))
+    keep(part(0, 1, ["a"]))
     assert store == {}
-    part_ids.keep(part(0, 3, ["a"]))
-    part_ids.keep(part(1, 3, ["b"], first_index=1))
+    keep(part(0, 3, ["a"]))
+    keep(part(1, 3, ["b"], first_index=1))
     assert len(store) == 2
-    part_ids.keep(part(2, 3, ["c"], first_index=2))
+    keep(part(2, 3, ["c"], first_index=2))
     assert store == {}
 
 
@@ -81,10 +89,10 @@ def test_a_big_part_is_stored_in_chunks_and_checked_in_each(
     store: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(part_ids, "CHUNK_IDS", 4)
-    part_ids.keep(part(0, 2, [f"i{n}" for n in range(10)]))
+    keep(part(0, 2, [f"i{n}" for n in range(10)]))
     assert sorted(store) == [f"acme/b1/000000/{n:04d}" for n in range(3)]
     assert {len(value) for value in store.values()} == {4 * 16, 2 * 16}
-    problem = part_ids.problem(part(1, 2, ["i9", "new", "i0"], first_index=10))
+    problem = problem_of(part(1, 2, ["i9", "new", "i0"], first_index=10))
     assert problem is not None
     assert [d["path"] for d in problem.details] == ["$.items[0].id", "$.items[2].id"]
 
@@ -93,14 +101,14 @@ def test_a_part_stored_again_with_fewer_ids_leaves_no_chunk_behind(
     store: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(part_ids, "CHUNK_IDS", 2)
-    part_ids.keep(part(0, 2, ["a", "b", "c", "d", "e"]))
-    part_ids.keep(part(0, 2, ["a", "b"]))  # other content after a crash before its record
+    keep(part(0, 2, ["a", "b", "c", "d", "e"]))
+    keep(part(0, 2, ["a", "b"]))  # other content after a crash before its record
     assert sorted(store) == ["acme/b1/000000/0000"]
-    assert part_ids.problem(part(1, 2, ["e"], first_index=2)) is None
+    assert problem_of(part(1, 2, ["e"], first_index=2)) is None
 
 
 def test_forget_deletes_every_part_below_the_next(store: dict[str, bytes]) -> None:
-    part_ids.keep(part(0, 4, ["a"]))
-    part_ids.keep(part(1, 4, ["b"], first_index=1))
+    keep(part(0, 4, ["a"]))
+    keep(part(1, 4, ["b"], first_index=1))
     part_ids.forget("acme", "b1", 2)
     assert store == {}
