@@ -36,7 +36,7 @@ from connectors.ssrf import AddressGuard, CallbackRefused
 from streams import cluster_watch, codec
 from streams.clock import iso
 from streams.compacted import CompactedView
-from streams.kafka_admin import cluster_id, ensure_topics, topic_config
+from streams.kafka_admin import ensure_topics, topic_config
 from streams.offsets import OffsetTracker, OnRevoked, commit_finished
 from streams.parts import MAX_MESSAGE_BYTES
 from streams.settings import Settings
@@ -90,8 +90,7 @@ class WebhookConnector:
         configs = {name: topic_config() for name in [*self.topics.values(), *self.tiers]}
         configs[self.topics["endpoints"]] = topic_config(compacted=True)
         configs[self.topics["dlq"]] = topic_config(retention_days=30)
-        await ensure_topics(bootstrap, configs)
-        cluster_watch.expect(await cluster_id(bootstrap))
+        cluster_watch.expect(await ensure_topics(bootstrap, configs))
         watcher = asyncio.create_task(cluster_watch.exit_on_problem())
         follower = asyncio.create_task(self.disabled.follow(bootstrap, self.topics["endpoints"]))
         self.deliverer = Deliverer(

@@ -77,6 +77,11 @@ def expect(cluster_id: str) -> None:
     _expected_id = cluster_id
 
 
+def expected() -> str | None:
+    """The id given to `expect` (None before)."""
+    return _expected_id
+
+
 def problem(now: float) -> ClusterChanged | TopicsMissing | None:
     """Why this process must stop, if it must: the cluster is another one than it started
     on, or topics its clients ask for have been missing for `LOST_AFTER_S` (`now` on the

@@ -1,6 +1,6 @@
 """One item-processor process of a worker run with `--processes N` (`streams.item_processes`).
 
-    python -m streams.item_process_main '<the worker's options as JSON>' <log level>
+    python -m streams.item_process_main '<the worker's options as JSON>' <log level> <cluster id>
 
 It runs `ItemProcessor` with a Kafka producer of its own and no Faust worker. Twice a second
 it writes its item metrics, its consumer lag and whether its consumer has joined the group
@@ -41,14 +41,15 @@ def main(argv: list[str]) -> int:
 
     prepare_process(WorkerOptions(**json.loads(argv[1])))
     heap.freeze_startup_objects()
-    return asyncio.run(_serve())
+    return asyncio.run(_serve(argv[3]))
 
 
-async def _serve() -> int:
+async def _serve(cluster_id: str) -> int:
+    """Process items until stopped; `cluster_id`: the worker's Kafka cluster (its offsets'
+    and tables'), which this process ends on leaving (`streams.cluster_watch`)."""
     from streams import cluster_watch, publish
     from streams.agents.process import ItemProcessor, controls
     from streams.app import app, settings
-    from streams.kafka_admin import cluster_id
     from streams.topics import controls as controls_topic
 
     loop = asyncio.get_running_loop()
@@ -64,7 +65,8 @@ async def _serve() -> int:
     publish.on_fault(fault)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop, 0)
-    cluster_watch.expect(await cluster_id(settings.kafka_bootstrap))
+    if cluster_id:
+        cluster_watch.expect(cluster_id)
     # kept until the end: stopping waits on Kafka, which a gone cluster never answers
     watcher = asyncio.ensure_future(cluster_watch.exit_on_problem())
     await app.producer.start()

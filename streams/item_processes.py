@@ -25,6 +25,7 @@ import sys
 from dataclasses import asdict
 from typing import Any, ClassVar
 
+from streams import cluster_watch
 from streams.options import options
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class ItemProcesses:
                     "streams.item_process_main",
                     json.dumps(asdict(options)),
                     logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+                    cluster_watch.expected() or "",  # the worker's: its state is of that one
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                 )

@@ -1,4 +1,5 @@
-"""Create the topics a process needs (the broker's auto-creation is off)."""
+"""Create the topics a process needs (the broker's auto-creation is off), and name the
+cluster they are on."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ async def ensure_topics(
     configs: Mapping[str, Mapping[str, str]],
     partitions: int = PARTITIONS,
     replication: int = 1,
-) -> None:
-    """Create every topic of `configs` that does not exist yet."""
+) -> str:
+    """Create every topic of `configs` that does not exist yet; the id of the cluster they
+    are on (the one a process's state then belongs to, `streams.cluster_watch.expect`)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
@@ -49,6 +51,7 @@ async def ensure_topics(
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # a peer was quicker
                 await admin.create_topics(missing)
+        return str((await admin.describe_cluster())["cluster_id"])
     finally:
         await admin.close()
 
@@ -64,14 +67,3 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     if described["error_code"] != 0:
         return []
     return sorted(p["partition"] for p in described["partitions"])
-
-
-async def cluster_id(bootstrap: str) -> str:
-    """The id of the Kafka cluster at `bootstrap` (a new one for a broker formatted anew)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_cluster()
-    finally:
-        await admin.close()
-    return str(described["cluster_id"])

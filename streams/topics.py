@@ -61,15 +61,16 @@ CONTRACT_TOPICS = (batches, items, results, status, callbacks, deliveries, rejec
 controls = _topic("batchwire.controls", compacted=True)
 
 
-async def declare_topics(bootstrap: str) -> None:
+async def declare_topics(bootstrap: str) -> str:
     """Create every topic of the pipeline, and the tables' changelogs, that does not exist
-    yet.  Creating the changelogs here (not lazily, as Faust does) means they exist, with
-    their partitions and a 10 MB message limit, before the first table write."""
+    yet; the cluster's id (`kafka_admin.ensure_topics`).  Creating the changelogs here (not
+    lazily, as Faust does) means they exist, with their partitions and a 10 MB message
+    limit, before the first table write."""
     changelogs = {
         table.changelog_topic.get_topic_name(): topic_config(compacted=True)
         for table in app.tables.values()
     }
-    await ensure_topics(bootstrap, {**TOPIC_CONFIGS, **changelogs}, PARTITIONS)
+    return await ensure_topics(bootstrap, {**TOPIC_CONFIGS, **changelogs}, PARTITIONS)
 
 
 @app.task

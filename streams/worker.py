@@ -38,14 +38,12 @@ def run_worker(
     from streams import cluster_watch, data_dir, fetch_wait, heap, paused_fetch
     from streams.api.protocol import install_parse_error_answers
     from streams.app import app, settings
-    from streams.kafka_admin import cluster_id
     from streams.topics import declare_topics
 
     prepare_process(tunables)
     fetch_wait.install()
     paused_fetch.install()
-    asyncio.run(declare_topics(settings.kafka_bootstrap))
-    started_on = asyncio.run(cluster_id(settings.kafka_bootstrap))
+    started_on = asyncio.run(declare_topics(settings.kafka_bootstrap))
     data_dir.claim(settings.data_dir, started_on)
     cluster_watch.expect(started_on)
     app.conf.web_host = web_host
