@@ -33,6 +33,7 @@ from faust.streams import _current_event
 from streams import aggregation, codec, ledger_pieces, stored_parts, stored_results
 from streams.aggregation import State
 from streams.app import app
+from streams.batch_urls import batch_urls
 from streams.bundled_results import BundledResult, bundled, is_results_bundle, unpack_results
 from streams.chunks import take_chunks
 from streams.clock import iso
@@ -268,7 +269,8 @@ class Chunk:
             stored_parts.put(tenant, batch_id, part["part"], number, raw)
             state["stop_on_failure"] = part["stop_on_failure"]
             self.changed.add(key)
-            due.put(key, {"deadline_at": part["deadline_at"], "sweep_at": None})
+            if not aggregation.is_final(state):  # a part after the end does not run again
+                due.put(key, {"deadline_at": part["deadline_at"], "sweep_at": None})
             if state["cancel_requested"] or state["deadline_passed"]:
                 await self._report_unrun(ledger_pieces.decode(raw), state, stages=None)
             for index in state.pop("early_results", []):
@@ -460,7 +462,7 @@ class Chunk:
             return
         record = aggregation.status_outcome(state)
         inline = self._inline_results(state)
-        results_url = f"{app.conf.canonical_url}/v1/batches/{state['batch_id']}/results"
+        results_url = batch_urls(state["tenant"], state["batch_id"])["results_url"]
         await publish(
             callbacks,
             state["batch_id"].encode(),

@@ -11,9 +11,10 @@ from streams import aggregation, codec
 from streams.agents.explode import forget_at
 from streams.api.errors import ApiError
 from streams.api.ndjson import body_lines, submit_ndjson
-from streams.api.submit import MAX_PAGE, check_tenant, submit, urls, wait_for_end
+from streams.api.submit import MAX_PAGE, check_tenant, submit, wait_for_end
 from streams.api.views import ApiView
 from streams.app import app
+from streams.batch_urls import batch_urls
 from streams.keys import batch_key
 from streams.messages import encode_event
 from streams.publish import publish
@@ -22,6 +23,10 @@ from streams.tables import active_batches, batch_state, submissions
 from streams.topics import ledger
 
 DEFAULT_PAGE = 100
+#: Results read for one page at most: a `?status=` page of a big batch with few matches
+#: stops there (fewer results, and the cursor where it stopped) instead of holding the
+#: worker's event loop for seconds.
+MAX_SCANNED = 10 * MAX_PAGE
 
 
 def _wait_seconds(request: web.Request) -> float | None:
@@ -57,9 +62,9 @@ class Submit(ApiView):
         else:
             accepted = await submit(tenant, await self.read_json(request), tenants, authorization)
         if wait is not None:
-            done = await wait_for_end(accepted["batch_id"], authorization, wait)
+            done = await wait_for_end(tenant, accepted["batch_id"], authorization, wait)
             if done is not None:
-                return self.json({**done, **urls(accepted["batch_id"])}, status=200)
+                return self.json({**done, **batch_urls(tenant, accepted["batch_id"])}, status=200)
         return self.json(accepted, status=202)
 
 
@@ -103,16 +108,16 @@ class Results(BatchView):
             if wanted is None or result["status"] == wanted:
                 page.append(result)
             index += 1
-            if len(page) >= limit:
+            if len(page) >= limit or index - cursor >= MAX_SCANNED:
                 break
-        done = aggregation.is_complete(state) and index >= state["posted"]
+        done = aggregation.is_final(state) and index >= state["posted"]
         return self.json({"results": page, "next_cursor": None if done else str(index)})
 
 
 def status_answer(state: aggregation.State) -> dict[str, Any]:
     """A batch's status as the routes answer it: its `BatchStatus`, its URLs and, when its
     submission was rejected, the error."""
-    return {**aggregation.status_outcome(state), **urls(state["batch_id"])}
+    return {**aggregation.status_outcome(state), **batch_urls(state["tenant"], state["batch_id"])}
 
 
 def _page(request: web.Request) -> tuple[int, int]:

@@ -9,9 +9,10 @@ from typing import Any
 from faust import web
 
 from streams.api.errors import ApiError
-from streams.api.submit import submit, urls
+from streams.api.submit import submit
 from streams.api.views import ApiView
 from streams.app import app
+from streams.batch_urls import batch_urls
 
 
 @app.page("/v1/batches:multi-tenant", name="multi-tenant")
@@ -41,6 +42,6 @@ class MultiTenant(ApiView):
         answer = {
             "postedSuccess": success,
             "postedProblems": problems,
-            "status_urls": {t: urls(b)["status_url"] for t, b in success.items()},
+            "status_urls": {t: batch_urls(t, b)["status_url"] for t, b in success.items()},
         }
         return self.json(answer, status=207 if problems else 200)

@@ -14,6 +14,7 @@ import httpx
 from streams import aggregation
 from streams.api.errors import ApiError
 from streams.app import app, settings
+from streams.batch_urls import batch_urls
 from streams.errors import SubmissionError
 from streams.parts import encode_parts
 from streams.publish import publish
@@ -34,14 +35,6 @@ def _self_client() -> httpx.AsyncClient:
     if _client is None:
         _client = httpx.AsyncClient(base_url=str(app.conf.canonical_url), timeout=10.0)
     return _client
-
-
-def urls(batch_id: str) -> dict[str, str]:
-    base = str(app.conf.canonical_url).rstrip("/")
-    return {
-        "status_url": f"{base}/v1/batches/{batch_id}",
-        "results_url": f"{base}/v1/batches/{batch_id}/results",
-    }
 
 
 def check_tenant(tenant: str, tenants: frozenset[str]) -> None:
@@ -97,15 +90,19 @@ async def publish_new(
     """Publish a validated batch's parts unless the same batch was submitted before (409 when
     it was, with other content); the 202 answer."""
     known = await _submitted_hashes(tenant, batch_id, authorization)
-    if known is not None and known != hashes:
+    if known is not None and any(hashes.get(part) != known[part] for part in known):
         raise ApiError(
             "batch_conflict", f"batch {batch_id} was already submitted with other content"
         )
     if known is None:
         await _check_active_limit(tenant, authorization)
+    if known != hashes:
+        # New, or some of its parts not recorded yet (they may still be on their way, or the
+        # first submit may have died half-way): publish every part; the exploder skips a
+        # part it recorded before with the same content.
         for part in parts:
             await publish(batches, tenant.encode(), part)
-    return {"batch_id": batch_id, "status": "accepted", **urls(batch_id)}
+    return {"batch_id": batch_id, "status": "accepted", **batch_urls(tenant, batch_id)}
 
 
 async def _check_active_limit(tenant: str, authorization: str) -> None:
@@ -152,25 +149,32 @@ async def _submitted_hashes(
     return hashes
 
 
-async def wait_for_end(batch_id: str, authorization: str, seconds: float) -> dict[str, Any] | None:
+async def wait_for_end(
+    tenant: str, batch_id: str, authorization: str, seconds: float
+) -> dict[str, Any] | None:
     """The final status with every result in submission order, or None after `seconds`."""
     client = _self_client()
     headers = {"Authorization": authorization}
+    tenant_only = {"tenant": tenant}
     deadline = time.monotonic() + min(seconds, MAX_WAIT_S)
     while time.monotonic() < deadline:
-        response = await client.get(f"/v1/batches/{batch_id}", headers=headers)
+        response = await client.get(f"/v1/batches/{batch_id}", params=tenant_only, headers=headers)
         if response.status_code == 200 and response.json()["status"] in aggregation.FINAL_STATUSES:
             status: dict[str, Any] = response.json()
             results: list[Any] = []
             cursor: str | None = "0"
             while cursor is not None:
+                if time.monotonic() >= deadline:
+                    return None
                 page = await client.get(
                     f"/v1/batches/{batch_id}/results",
-                    params={"cursor": cursor, "limit": MAX_PAGE},
+                    params={**tenant_only, "cursor": cursor, "limit": MAX_PAGE},
                     headers=headers,
                 )
                 page.raise_for_status()
                 results.extend(page.json()["results"])
+                if not page.json()["results"]:  # a part that came after the end, still running
+                    await asyncio.sleep(0.2)
                 cursor = page.json()["next_cursor"]
             return {**status, "results": results}
         await asyncio.sleep(0.2)

@@ -125,7 +125,7 @@ class SyncBatch(ApiView):
                 if isinstance(detail.get("path"), str):
                     detail["path"] = request_path(detail["path"])
             raise
-        done = await wait_for_end(accepted["batch_id"], authorization, DEFAULT_WAIT_S)
+        done = await wait_for_end(tenant, accepted["batch_id"], authorization, DEFAULT_WAIT_S)
         if done is None:
             return self.json(accepted, status=202)
         given_ids = {str(item["id"]): item["id"] for item in items if "id" in item}

@@ -3,9 +3,12 @@ users, submitted on `batchwire.batches` and observed on the output topics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from streams.held_parts import MAX_HELD_PER_TENANT, MAX_PARTS_AHEAD
@@ -402,6 +405,57 @@ async def test_an_id_of_an_earlier_part_is_a_duplicate_and_the_ids_are_then_forg
         (b"acme/dup-1/000000/0000", False),
         (b"acme/dup-1/000001/0000", False),
     ]
+
+
+async def test_ended_batches_hold_no_slot_and_their_results_end(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A batch cancelled while its second part is missing ends; the part that comes later is
+    reported cancelled item by item and does not make the batch active again (it held one of
+    the tenant's `BATCHWIRE_MAX_ACTIVE_BATCHES` for good). A rejected batch's results end
+    at once (an empty page without a next cursor)."""
+    worker = worker_factory()
+    acme = {"Authorization": "Bearer key-acme"}
+
+    def part(n: int, size: int) -> dict[str, Any]:
+        items = [{"namespace": "batchwire", "action": "echo", "params": {"n": n}}] * size
+        return {"batch_id": "late-1", "tenant": "acme", "part": n, "parts": 2, "items": items}
+
+    async def status_when(
+        client: httpx.AsyncClient, batch_id: str, done: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
+        for _ in range(300):
+            answer = await client.get(f"/v1/batches/{batch_id}", headers=acme)
+            if answer.status_code == 200 and done(answer.json()):
+                return dict(answer.json())
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"batch {batch_id}: {answer.status_code} {answer.text}")
+
+    async def active(client: httpx.AsyncClient) -> int:
+        return int((await client.get("/internal/active/acme", headers=acme)).json()["active"])
+
+    bad = {"batch_id": "bad-1", "tenant": "acme", "items": [{"id": "x"}]}
+    await submit_json(kafka_bootstrap, topic_prefix, part(0, 3), bad)
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        await status_when(client, "late-1", lambda s: s["counters"]["processed"] == 3)
+        assert await active(client) == 1
+        assert (await client.post("/v1/batches/late-1/cancel", headers=acme)).status_code == 202
+        ended = await status_when(client, "late-1", lambda s: s["finished_at"] is not None)
+        assert (ended["status"], ended["counters"]["succeeded"]) == ("cancelled", 3)
+        assert await active(client) == 0
+        await submit_json(kafka_bootstrap, topic_prefix, part(1, 2))
+        late = await status_when(client, "late-1", lambda s: s["counters"]["processed"] == 5)
+        assert (late["status"], late["counters"]["cancelled"]) == ("cancelled", 2)
+        assert await active(client) == 0
+        page = await client.get("/v1/batches/late-1/results", headers=acme)
+        assert [r["status"] for r in page.json()["results"]] == ["succeeded"] * 3 + [
+            "cancelled"
+        ] * 2
+        assert page.json()["next_cursor"] is None
+        rejected = await status_when(client, "bad-1", lambda s: s["status"] == "rejected")
+        assert rejected["error"]["code"] == "invalid_batch_format"
+        page = await client.get("/v1/batches/bad-1/results", headers=acme)
+        assert page.json() == {"results": [], "next_cursor": None}
 
 
 async def test_a_batch_without_id_gets_one(

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.parts import split_parts
 from streams.settings import Secret
-from tests.fixtures.kafka_io import read_for
+from tests.fixtures.kafka_io import read_for, submit_json
 from tests.fixtures.targets import TargetApi
 from tests.fixtures.workers import WorkerFactory, WorkerProcess
 
@@ -58,7 +59,7 @@ async def test_submit_wait_status_and_paged_results(worker_factory: WorkerFactor
         assert accepted.status_code == 202
         body = accepted.json()
         assert body["status"] == "accepted"
-        assert body["status_url"].endswith(f"/v1/batches/{body['batch_id']}")
+        assert body["status_url"].endswith(f"/v1/batches/{body['batch_id']}?tenant=acme")
         await _wait_final(client, body["batch_id"], ACME)
         pages: list[list[str]] = []
         cursor: str | None = "0"
@@ -245,6 +246,38 @@ async def test_concurrent_submits_of_one_batch_make_one_batch(
     ]
 
 
+async def test_a_retry_of_a_batch_published_in_part_publishes_the_rest(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A submit that died after publishing part 0 of 3 (or one whose parts are still on
+    their way): the identical retry is the same batch (202, not 409) and publishes the parts
+    not recorded yet; every item runs once."""
+    worker = worker_factory()
+    pad = "x" * 2000
+    body = {"batch_id": "half-http", "items": jobs(1000, params={"pad": pad})}
+    parts = split_parts({**body, "tenant": "acme"})
+    assert len(parts) == 3
+    await submit_json(kafka_bootstrap, topic_prefix, parts[0])
+    async with httpx.AsyncClient(base_url=worker.url, timeout=60) as client:
+        for _ in range(100):  # until the exploder recorded part 0
+            recorded = await client.get("/internal/submissions/acme/half-http", headers=ACME)
+            if recorded.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert set(recorded.json()["hashes"]) == {"0"}
+        retry = await client.post("/v1/tenants/acme/batches", json=body, headers=ACME)
+        assert retry.status_code == 202
+        final = await _wait_final(client, "half-http", ACME)
+        other = await client.post(
+            "/v1/tenants/acme/batches", json={**body, "items": body["items"][:-1]}, headers=ACME
+        )
+        assert other.json()["error"]["code"] == "batch_conflict"
+    assert final["counters"]["posted"] == final["counters"]["succeeded"] == 1000
+    items = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.items", 3.0)
+    ran = [r.decoded()["item_id"] for r in items if r.decoded()["batch_id"] == "half-http"]
+    assert sorted(ran) == sorted(f"j{i}" for i in range(1000))
+
+
 async def test_any_worker_answers_any_lookup(worker_factory: WorkerFactory) -> None:
     first = worker_factory()
     second = worker_factory()
@@ -325,6 +358,36 @@ async def test_v1_batch_answers_in_order_with_inherited_headers(
         bad_transaction = [{"id": "t", "method": "GET", "path": "/a", "transaction": 5}]
         answer = await client.post("/v1/batch", json=bad_transaction, headers=ACME)
         assert answer.json()["error"]["details"][0]["path"] == "$[0].transaction"
+
+
+async def test_a_key_of_several_tenants_waits_for_and_links_to_its_own_batch(
+    worker_factory: WorkerFactory,
+) -> None:
+    """Two tenants of one key each run a batch under the same id: `?wait`, the URLs given
+    and the callback's `results_url` name the tenant, so each answer is its own batch."""
+    worker = worker_factory({"BATCHWIRE_TENANT_KEYS": "acme=shared;globex=shared"})
+    shared = {"Authorization": "Bearer shared"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        first = await client.post(
+            "/v1/tenants/acme/batches", json={"batch_id": "twin", "items": jobs(2)}, headers=shared
+        )
+        assert first.status_code == 202
+        await _wait_final(client, "twin?tenant=acme", shared)
+        second = await client.post(
+            "/v1/tenants/globex/batches?wait=30",
+            json={"batch_id": "twin", "items": jobs(3)},
+            headers=shared,
+        )
+        assert second.status_code == 200
+        done = second.json()
+        assert (done["tenant"], len(done["results"])) == ("globex", 3)
+        assert done["status_url"].endswith("/v1/batches/twin?tenant=globex")
+        assert done["results_url"].endswith("/v1/batches/twin/results?tenant=globex")
+        for url, tenant in ((first.json()["status_url"], "acme"), (done["status_url"], "globex")):
+            status = await client.get(url, headers=shared)
+            assert (status.json()["tenant"], status.json()["status"]) == (tenant, "completed")
+        page = await client.get(done["results_url"], headers=shared)
+        assert [r["output"]["i"] for r in page.json()["results"]] == [0, 1, 2]
 
 
 async def test_multi_tenant_submit_answers_200_or_207(worker_factory: WorkerFactory) -> None:

@@ -75,7 +75,7 @@ async def test_outsized_results_errors_and_callbacks_never_stop_the_worker(
     )
     payload = next(r.decoded() for r in callbacks if r.key == b"big-cb")["payload"]
     assert payload.get("results") is None
-    assert payload["results_url"].endswith("/v1/batches/big-cb/results")
+    assert payload["results_url"].endswith("/v1/batches/big-cb/results?tenant=acme")
 
     out = finals["big-out"]
     assert out["status"] == "completed_with_errors"

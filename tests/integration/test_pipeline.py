@@ -341,8 +341,8 @@ async def test_results_ahead_of_their_batch_still_get_item_callbacks(
 async def test_ten_thousand_http_items_complete_with_exact_counters(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
 ) -> None:
-    worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
-    n = 10_000
+    worker = worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    n = 10_001  # one more than a results page reads (`streams.api.batches.MAX_SCANNED`)
     items = [
         {
             "id": f"h{i}",
@@ -365,6 +365,19 @@ async def test_ten_thousand_http_items_complete_with_exact_counters(
     assert len(by_item) == n
     assert all(by_item[f"h{i}"]["output"]["body"] == {"i": i} for i in range(0, n, 997))
     assert len({s.path for s in target_api.seen}) == n
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        pages = []
+        cursor: str | None = "0"
+        while cursor is not None and len(pages) < 3:
+            page = await client.get(
+                "/v1/batches/tenk/results",
+                params={"status": "failed", "cursor": cursor},
+                headers={"Authorization": "Bearer key-acme"},
+            )
+            pages.append(page.json())
+            cursor = page.json()["next_cursor"]
+    # no failed item: the first page stops after 10,000 results read, the second ends
+    assert pages == [{"results": [], "next_cursor": "10000"}, {"results": [], "next_cursor": None}]
     # results go out a record batch per bundle (`streams.publish.publish_batch`), on the
     # partition Kafka's default partitioner gives their key, as a message sent alone would be
     topic = f"{topic_prefix}batchwire.results"
