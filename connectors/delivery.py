@@ -24,6 +24,7 @@ RESPONSE_LIMIT = 4096  # bytes of the response body kept (and read) per attempt
 TOTAL_TIMEOUT_CLASS = "TotalTimeout"  # error_class when the overall bound of an attempt is hit
 INVALID_URL_CLASS = "InvalidURL"
 HTTP_STATUS_CLASS = "HTTPStatus"
+DNS_ERROR_CLASS = "DNSError"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _RETRY_STATUSES = frozenset({408, 429})
@@ -187,6 +188,19 @@ def _from_response(received: _Received, latency_ms: float) -> AttemptResult:
         response=_decode(received.body, received.encoding),
         error_class=None if verdict is Verdict.DELIVERED else HTTP_STATUS_CLASS,
         retry_after_s=received.retry_after_s,
+    )
+
+
+def unresolved(reason: str) -> AttemptResult:
+    """An attempt that could not start: the callback host's name did not resolve. Retried on
+    the schedule like a network error (a DNS failure may pass)."""
+    return AttemptResult(
+        verdict=Verdict.RETRY,
+        http_status=None,
+        latency_ms=0.0,
+        response=reason,
+        error_class=DNS_ERROR_CLASS,
+        retry_after_s=None,
     )
 
 

@@ -3,6 +3,10 @@
 Reads `batchwire.callbacks.dlq` with its own consumer group (each entry is replayed once)
 up to the end it had when the command started, so it always stops.  A replayed callback's
 endpoint is enabled again (an operator replaying it means the endpoint is back).
+
+A replay of one batch (`--batch-id`) reads with a group of that batch alone: it passes over
+the other batches' letters, and must not mark them replayed for a later plain replay (which
+then replays that batch's letters again, with the same `webhook-id`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ async def replay_dead_letters(settings: Settings, *, batch_id: str | None = None
     topic = settings.topic("batchwire.callbacks.dlq")
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
-        group_id=f"{settings.topic_prefix}batchwire-webhook-replay",
+        group_id=replay_group(settings.topic_prefix, batch_id),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
@@ -60,6 +64,11 @@ async def replay_dead_letters(settings: Settings, *, batch_id: str | None = None
         await consumer.stop()
         await producer.stop()
     return replayed
+
+
+def replay_group(prefix: str, batch_id: str | None) -> str:
+    group = f"{prefix}batchwire-webhook-replay"
+    return group if batch_id is None else f"{group}.batch.{batch_id}"
 
 
 def replay(settings: Settings, batch_id: str | None = None) -> int:

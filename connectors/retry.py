@@ -38,8 +38,14 @@ class RetryPolicy:
             return None
         delay = self.schedule[attempts_made]
         if retry_after_s is not None:
-            delay = max(delay, retry_after_s)
+            delay = max(delay, self.capped(retry_after_s))
         return delay
+
+    def capped(self, retry_after_s: float) -> float:
+        """A `Retry-After` up to the schedule's longest delay: a receiver asking for years
+        (or for a date far ahead) would otherwise park the head of the longest tier's
+        partition, and every retry behind it, for that long."""
+        return min(retry_after_s, max(self.schedule))
 
     def tier_for(self, delay: float) -> float:
         """The smallest tier that waits at least `delay` (the largest when none does)."""
@@ -48,8 +54,10 @@ class RetryPolicy:
                 return tier
         return self.tiers[-1]
 
-    def jittered(self, delay: float) -> float:
-        return delay * random.uniform(1 - self.jitter, 1 + self.jitter)
+    def jittered(self, delay: float, retry_after_s: float | None = None) -> float:
+        """`delay` ± the jitter, never under the (capped) `Retry-After`: a minimum."""
+        wait = delay * random.uniform(1 - self.jitter, 1 + self.jitter)
+        return wait if retry_after_s is None else max(wait, self.capped(retry_after_s))
 
 
 def tier_topic(prefix: str, tier: float) -> str:

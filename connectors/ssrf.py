@@ -50,6 +50,11 @@ class CallbackRefused(BatchwireError):
         self.reason = reason
 
 
+class CannotResolve(CallbackRefused):
+    """The callback host's name did not resolve (timed out, failed, no address): possibly a
+    passing DNS failure, so the attempt is retried on the schedule rather than refused."""
+
+
 def _nets(*cidrs: str) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(c) for c in cidrs)
 
@@ -237,9 +242,11 @@ class AddressGuard:
                     host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
                 )
         except TimeoutError:
-            raise CallbackRefused(f"cannot resolve {host!r}: timed out") from None
-        except (OSError, UnicodeError) as exc:
+            raise CannotResolve(f"cannot resolve {host!r}: timed out") from None
+        except UnicodeError as exc:  # not a valid host name: no retry will help
             raise CallbackRefused(f"cannot resolve {host!r}: {exc}") from None
+        except OSError as exc:
+            raise CannotResolve(f"cannot resolve {host!r}: {exc}") from None
         seen: dict[IPAddress, None] = {}
         for family, _type, _proto, _canon, sockaddr in infos:
             if family not in (socket.AF_INET, socket.AF_INET6):
@@ -251,7 +258,7 @@ class AddressGuard:
                     f"cannot resolve {host!r}: unexpected address {sockaddr[0]!r}"
                 ) from None
         if not seen:
-            raise CallbackRefused(f"cannot resolve {host!r}: no IPv4 or IPv6 address")
+            raise CannotResolve(f"cannot resolve {host!r}: no IPv4 or IPv6 address")
         return list(seen)
 
 

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +30,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from connectors.delivery import AttemptResult, Deliverer, Verdict
+from connectors.delivery import AttemptResult, Deliverer, Verdict, unresolved
 from connectors.retry import RetryPolicy, tier_topic
 from connectors.signing import WebhookSecret, webhook_headers
-from connectors.ssrf import AddressGuard, CallbackRefused
+from connectors.ssrf import AddressGuard, CallbackRefused, CannotResolve
 from streams import cluster_watch, codec
 from streams.clock import iso
 from streams.compacted import CompactedView
@@ -46,6 +47,23 @@ COMMIT_INTERVAL_S = 1.0
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 Envelope = dict[str, Any]  # {"callback": CallbackRequested, "attempts": [...], "not_before": s}
+
+
+def _retry_envelope(value: Any) -> Envelope:
+    """A retry record's envelope, checked to be one the connector wrote (a retry topic is
+    open to any producer): ValueError or `CodecError` otherwise, and the record is skipped
+    rather than stopping the connector on every restart."""
+    if not isinstance(value, dict) or not isinstance(value.get("callback"), dict):
+        raise ValueError("a retry record must be a JSON object with a callback")
+    codec.encode("CallbackRequested", value["callback"])
+    attempts, not_before = value.get("attempts"), value.get("not_before")
+    if not isinstance(attempts, list):
+        raise ValueError("a retry record's attempts must be a list")
+    for attempt in attempts:
+        codec.encode("DeliveryAttempt", attempt)
+    if not isinstance(not_before, int | float) or not math.isfinite(not_before):
+        raise ValueError("a retry record's not_before must be a number of seconds")
+    return value
 
 
 @dataclass(frozen=True)
@@ -178,8 +196,7 @@ class WebhookConnector:
             if record.topic == self.topics["callbacks"]:
                 callback = codec.decode_as("CallbackRequested", record.value)
                 return {"callback": callback, "attempts": [], "not_before": 0.0}
-            envelope: Envelope = json.loads(record.value)
-            return envelope
+            return _retry_envelope(json.loads(record.value))
         except Exception as exc:
             log.error(
                 "skipping an unreadable callback at %s[%s]@%s: %s",
@@ -195,8 +212,13 @@ class WebhookConnector:
             self.failed.set()  # its offset stays uncommitted: it is delivered again later
         except Exception:
             log.exception("callback at %s@%s failed unexpectedly; dead-lettering it", tp, offset)
-            await self._dead(envelope, envelope["attempts"], "internal error")
-            self.tracker.done(tp, offset)
+            try:
+                await self._dead(envelope, envelope["attempts"], "internal error")
+            except Exception:
+                log.exception("could not dead-letter callback at %s@%s", tp, offset)
+                self.failed.set()  # as above: stop, it is delivered again after a restart
+            else:
+                self.tracker.done(tp, offset)
         else:
             self.tracker.done(tp, offset)
         finally:
@@ -209,22 +231,25 @@ class WebhookConnector:
         attempts = list(envelope["attempts"])
         number = len(attempts) + 1
         url = callback["url"]
-        if url in self.disabled.values:
-            await self._dead(envelope, attempts, f"endpoint {url} was disabled after 410 Gone")
+        if url in self.disabled.values:  # the letter holds the URL: the reason need not
+            await self._dead(envelope, attempts, "its endpoint was disabled after 410 Gone")
             return
         try:
             await self.guard.check(url)
             secrets = self.secrets.get(callback["tenant"])
             if not secrets:
                 raise CallbackRefused(f"no webhook secret for tenant {callback['tenant']}")
+        except CannotResolve as exc:
+            result = unresolved(exc.reason)
         except CallbackRefused as exc:
             attempt = self._attempt(callback, number, "refused", None, error=exc)
             await self._record(attempt)
             await self._dead(envelope, [*attempts, attempt], f"refused: {exc}")
             return
-        body = _JSON(callback["payload"]).encode()
-        headers = webhook_headers(secrets, callback["callback_id"], body)
-        result = await self.deliverer.attempt(url, body, headers)
+        else:
+            body = _JSON(callback["payload"]).encode()
+            headers = webhook_headers(secrets, callback["callback_id"], body)
+            result = await self.deliverer.attempt(url, body, headers)
         if result.verdict is Verdict.DELIVERED:
             await self._record(self._attempt(callback, number, "delivered", result))
             return
@@ -245,10 +270,10 @@ class WebhookConnector:
         retry = {
             "callback": callback,
             "attempts": [*attempts, attempt],
-            "not_before": time.time() + self.policy.jittered(delay),
+            "not_before": time.time() + self.policy.jittered(delay, result.retry_after_s),
         }
         topic = tier_topic(self.settings.topic_prefix, self.policy.tier_for(delay))
-        await self._send(topic, callback["batch_id"], _JSON(retry).encode(), wait=True)
+        await self._send(topic, callback["batch_id"], _JSON(retry).encode())
 
     def _attempt(
         self,
@@ -274,26 +299,25 @@ class WebhookConnector:
 
     async def _record(self, attempt: dict[str, Any]) -> None:
         value = codec.encode("DeliveryAttempt", attempt)
-        await self._send(self.topics["deliveries"], attempt["batch_id"], value, wait=False)
+        await self._send(self.topics["deliveries"], attempt["batch_id"], value)
 
     async def _dead(self, envelope: Envelope, attempts: list[Any], reason: str) -> None:
         callback = envelope["callback"]
         letter = {"callback": callback, "attempts": attempts, "reason": reason, "dead_at": iso()}
         log.warning("callback %s dead-lettered: %s", callback["callback_id"], reason)
         value = codec.encode("DeadLetter", letter)
-        await self._send(self.topics["dlq"], callback["batch_id"], value, wait=True)
+        await self._send(self.topics["dlq"], callback["batch_id"], value)
 
     async def _disable(self, url: str, callback: dict[str, Any]) -> None:
         record = {"disabled": True, "at": iso(), "callback_id": callback["callback_id"]}
         self.disabled.values[url] = record
-        await self._send(self.topics["endpoints"], url, _JSON(record).encode(), wait=True)
+        await self._send(self.topics["endpoints"], url, _JSON(record).encode())
 
-    async def _send(self, topic: str, key: str, value: bytes, *, wait: bool) -> None:
+    async def _send(self, topic: str, key: str, value: bytes) -> None:
+        """Every write is awaited before its callback counts as handled: a failed write
+        raises (the offset stays uncommitted) instead of being lost in the buffer."""
         assert self.producer is not None
-        if wait:
-            await self.producer.send_and_wait(topic, value, key=key.encode())
-        else:
-            await self.producer.send(topic, value, key=key.encode())
+        await self.producer.send_and_wait(topic, value, key=key.encode())
 
     async def commit(self) -> None:
         """Commit what is finished, after the producer has flushed what it produced."""

@@ -161,15 +161,50 @@ async def test_gone_disables_and_replay_re_enables(
     assert "disabled" in letters[1]["reason"]
     assert len(receiver.received) == 1  # the disabled endpoint was not called again
     gone = False
-    replay = await asyncio.create_subprocess_exec(
-        *connector.command_line("connector", "replay"),
-        env=connector.env,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    out, _ = await replay.communicate()
-    assert out.decode().strip() == "replayed 2 callbacks"
+
+    async def replay(*args: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            *connector.command_line("connector", "replay", *args),
+            env=connector.env,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await process.communicate()
+        return out.decode().strip()
+
+    # a replay of another batch passes over these letters and leaves them to a plain replay
+    assert await replay("--batch-id", "other") == "replayed 0 callbacks"
+    assert await replay() == "replayed 2 callbacks"
     await wait_for(lambda: receiver.per_id[callback_id("acme", "cb", "item/2")] == 1)
     assert receiver.per_id[callback_id("acme", "cb", "item/1")] == 2  # same webhook-id again
+
+
+async def test_malformed_retry_records_are_skipped_and_delivery_goes_on(
+    connector_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, receiver: Receiver
+) -> None:
+    """A retry topic is open to any producer: records that are not the connector's envelopes
+    are skipped (each of these stopped the connector, on every restart, or froze its
+    commits), and the callbacks behind them are delivered."""
+    receiver.respond = lambda d, n: 200
+    connector_factory(connector_env(receiver))
+    good = callback(1, f"{receiver.url}/ok")
+    bad = [
+        b"[]",
+        b'{"x": 1}',
+        json.dumps({"callback": good, "attempts": [], "not_before": "soon"}).encode(),
+        json.dumps({"callback": {"url": "x"}, "attempts": [], "not_before": 0}).encode(),
+        json.dumps({"callback": good, "attempts": [{"attempt": 1}], "not_before": 0}).encode(),
+    ]
+    retry_topic = f"{topic_prefix}batchwire.callbacks.retry.0_3s"
+    envelope = {"callback": callback(2, f"{receiver.url}/ok"), "attempts": [], "not_before": 0}
+    await produce(
+        kafka_bootstrap,
+        retry_topic,
+        [(b"cb", raw) for raw in bad] + [(b"cb", json.dumps(envelope).encode())],
+    )
+    await publish_callbacks(kafka_bootstrap, topic_prefix, [good])
+    await wait_for(lambda: len(receiver.received) == 2)
+    delivered = sorted(json.loads(d.body)["item_id"] for d in receiver.received)
+    assert delivered == ["1", "2"]
 
 
 async def test_client_errors_redirects_timeouts_and_refused_addresses(

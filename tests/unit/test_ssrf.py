@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from connectors.ssrf import AddressGuard, CallbackRefused, GuardedResolver
+from connectors.ssrf import AddressGuard, CallbackRefused, CannotResolve, GuardedResolver
 from streams.errors import BatchwireError, ConfigError
 
 PUBLIC_V4 = "93.184.216.34"
@@ -168,23 +168,37 @@ async def test_one_internal_address_among_public_ones_refuses_the_host(
 @pytest.mark.parametrize(
     "failure", [socket.gaierror(socket.EAI_NONAME, "Name or service not known"), OSError("x")]
 )
-async def test_a_resolution_failure_is_refused(
+async def test_a_resolution_failure_cannot_resolve(
     monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
+    """A failed lookup may pass (the connector retries it), unlike a refusal."""
+
     async def failing(*args: Any, **kwargs: Any) -> Any:
         raise failure
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", failing)
-    with pytest.raises(CallbackRefused, match="cannot resolve"):
+    with pytest.raises(CannotResolve, match="cannot resolve"):
         await AddressGuard([]).check("http://nowhere.invalid/hook")
 
 
-async def test_an_empty_resolution_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_name_no_lookup_can_take_is_refused_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def idna_refuses(*args: Any, **kwargs: Any) -> Any:
+        raise UnicodeError("label too long")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", idna_refuses)
+    with pytest.raises(CallbackRefused, match="label too long") as refused:
+        await AddressGuard([]).check(f"http://{'a' * 64}.example/hook")
+    assert not isinstance(refused.value, CannotResolve)
+
+
+async def test_an_empty_resolution_cannot_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
     async def empty(*args: Any, **kwargs: Any) -> list[Any]:
         return []
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", empty)
-    with pytest.raises(CallbackRefused, match="cannot resolve"):
+    with pytest.raises(CannotResolve, match="cannot resolve"):
         await AddressGuard([]).check("http://nothing.invalid/hook")
 
 
@@ -195,7 +209,7 @@ async def test_a_slow_resolution_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", slow)
     guard = AddressGuard([], resolve_timeout_s=0.01)
-    with pytest.raises(CallbackRefused, match=r"cannot resolve .*timed out"):
+    with pytest.raises(CannotResolve, match=r"cannot resolve .*timed out"):
         await guard.check("http://slow.invalid/hook")
 
 
