@@ -270,7 +270,9 @@ class Chunk:
             state["stop_on_failure"] = part["stop_on_failure"]
             self.changed.add(key)
             if not aggregation.is_final(state):  # a part after the end does not run again
-                due.put(key, {"deadline_at": part["deadline_at"], "sweep_at": None})
+                entry = active_batches.get(key)  # a sweep due after a cancel or deadline stays
+                sweep_at = entry.get("sweep_at") if entry else None
+                due.put(key, {"deadline_at": part["deadline_at"], "sweep_at": sweep_at})
             if state["cancel_requested"] or state["deadline_passed"]:
                 await self._report_unrun(ledger_pieces.decode(raw), state, stages=None)
             for index in state.pop("early_results", []):

@@ -186,20 +186,28 @@ async def test_an_item_still_running_after_the_deadline_is_swept_as_timed_out(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     """The aggregator reports an item that runs on past the batch's deadline as `timed_out`
-    once the sweep's grace (10 s) has passed, so the batch ends without waiting for it."""
+    once the sweep's grace (10 s) has passed, so the batch ends without waiting for it; a
+    part that arrives after the deadline does not call the sweep off."""
     worker_factory(HANDLER_MODULES)
     stuck = {"id": "stuck", "namespace": "faults", "action": "work", "params": {"ms": 25_000}}
+    in_parts = {"batch_id": "sw-2", "tenant": "acme", "deadline_s": 2, "parts": 2}
     await submit_json(
         kafka_bootstrap,
         topic_prefix,
         {"batch_id": "sw-1", "tenant": "acme", "deadline_s": 2, "items": [stuck, action(1)]},
+        {**in_parts, "part": 0, "items": [stuck, action(1)]},
     )
-    final = (await wait_final(kafka_bootstrap, topic_prefix, ["sw-1"], timeout=60))["sw-1"]
-    assert final["status"] == "timed_out"
-    assert final["counters"]["processed"] == 2
-    results = by_index(await results_of(kafka_bootstrap, topic_prefix, "sw-1", 2))
-    # swept, not waited for (its own result, 25 s in, is not `timed_out`)
-    assert (results[0]["status"], results[1]["status"]) == ("timed_out", "succeeded")
+    await asyncio.sleep(4)  # past the deadline, within the sweep's grace
+    await submit_json(kafka_bootstrap, topic_prefix, {**in_parts, "part": 1, "items": [action(2)]})
+    finals = await wait_final(kafka_bootstrap, topic_prefix, ["sw-1", "sw-2"], timeout=60)
+    for batch_id, posted in (("sw-1", 2), ("sw-2", 3)):
+        assert finals[batch_id]["status"] == "timed_out"
+        assert finals[batch_id]["counters"]["processed"] == posted
+        results = by_index(await results_of(kafka_bootstrap, topic_prefix, batch_id, posted))
+        # swept, not waited for (its own result, 25 s in, is not `timed_out`)
+        assert (results[0]["status"], results[1]["status"]) == ("timed_out", "succeeded")
+        if posted == 3:  # the late part's item never ran
+            assert results[2]["status"] == "timed_out"
 
 
 async def test_malformed_submissions_are_rejected_while_a_valid_batch_completes(
