@@ -529,7 +529,7 @@ def _plain_item(item: Any, index: int) -> dict[str, Any] | None:
     method, namespace = get("method"), get("namespace")
     if method is not None:  # an HTTP call, unless it is malformed or also an action
         target, headers = get("path"), get("headers")
-        if namespace is not None and get("action") is not None and "params" in item:
+        if namespace is not None or get("action") is not None:  # judged by `_checked_item`
             return None
         if type(method) is not str or not method.isascii() or type(target) is not str:
             return None
@@ -540,6 +540,8 @@ def _plain_item(item: Any, index: int) -> dict[str, Any] | None:
             return None
         kind, body, action, params = "http", get("body"), None, None
     else:  # an action
+        if get("path") is not None:  # judged by `_checked_item`
+            return None
         action, params = get("action"), get("params")
         if type(namespace) is not str or not namespace.strip() or "params" not in item:
             return None
@@ -592,6 +594,10 @@ def _checked_item(item: Any, i: int, index: int, problems: _Problems) -> dict[st
         fields = _action_fields(item, path, i, problems)
     else:
         return None
+    for key in ("namespace", "action") if kind == "http" else ("method", "path"):
+        value = item.get(key)  # a field of the other kind: ignored, unless it is empty
+        if isinstance(value, str) and not value.strip():
+            problems.add(EMPTY_PARAMETER, f"{path}.{key}", f"{key} is empty", i)
     if problems.count != before:
         return None
     return {"id": item_id, "index": index, **fields, "group": group, "stage": stage}

@@ -334,6 +334,11 @@ def test_item_problems_all_listed_with_their_paths() -> None:
         (act(params=None), "$.items[0].params"),
         (act(params=""), "$.items[0].params"),
         (act(params="  "), "$.items[0].params"),
+        # a field of the other kind of item, empty
+        (http(namespace=""), "$.items[0].namespace"),
+        (http(action=" "), "$.items[0].action"),
+        (act(method=""), "$.items[0].method"),
+        (act(path=""), "$.items[0].path"),
     ],
 )
 def test_empty_parameter(item: dict[str, Any], path: str) -> None:
@@ -530,17 +535,20 @@ VALID_ITEMS: list[Any] = [
     http(headers={"X-A": "1", "Accept": "application/json"}, body="text", stage=5),
     act(),
     act(id="é", params="x", group="tx-1", stage=3),
+]
+#: valid, with a field of the other kind of item: the fast path leaves them to the full check
+WITH_FIELDS_OF_THE_OTHER_KIND: list[Any] = [
     {"method": "GET", "path": "/a", "namespace": None, "action": "x", "params": None},
     {"namespace": "n", "action": "a", "params": [], "path": "/ignored"},
 ]
 
 
-@pytest.mark.parametrize("item", VALID_ITEMS)
+@pytest.mark.parametrize("item", VALID_ITEMS + WITH_FIELDS_OF_THE_OTHER_KIND)
 def test_fast_path_agrees_with_the_full_check(item: Any) -> None:
     problems = _Problems()
     checked = _checked_item(item, 0, 42, problems)
     assert problems.count == 0 and checked is not None
-    assert _plain_item(item, 42) == checked
+    assert _plain_item(item, 42) == (None if item in WITH_FIELDS_OF_THE_OTHER_KIND else checked)
     assert tuple(checked) == ITEM_FIELDS
 
 
