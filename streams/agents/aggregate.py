@@ -37,7 +37,13 @@ from streams.batch_urls import batch_urls
 from streams.bundled_results import BundledResult, bundled, is_results_bundle, unpack_results
 from streams.chunks import take_chunks
 from streams.clock import iso
-from streams.controls import control_record, published_controls
+from streams.controls import (
+    add_failed_group,
+    control_keys,
+    control_record,
+    group_page_key,
+    page_record,
+)
 from streams.errors import CodecError
 from streams.expiry import Expiries
 from streams.keys import batch_key, split_batch_key
@@ -127,6 +133,8 @@ class Chunk:
     def __init__(self) -> None:
         self.states: dict[str, tuple[State, faust.EventT]] = {}
         self.changed: set[str] = set()
+        #: batches whose current page of failed groups changed (`streams.controls`)
+        self.group_pages: set[str] = set()
         self.results = ResultBlocks()
 
     def state(self, tenant: str, batch_id: str, event: faust.EventT) -> State:
@@ -233,10 +241,14 @@ class Chunk:
         group = result["request"].get("group")
         if result["status"] != "failed" or group is None or not _stop_on_failure(state):
             return
-        failed = state.setdefault("failed_groups", [])
-        if group not in failed:
-            failed.append(group)
-            await self._publish_controls(state)
+        key = batch_key(state["tenant"], state["batch_id"])
+        full = add_failed_group(state, group)
+        if full is not None:
+            page, groups = full
+            await publish(
+                controls, group_page_key(key, page).encode(), encode_event(page_record(groups))
+            )
+        self.group_pages.add(key)  # the current page: published once, when the chunk ends
 
     async def _item_callback(self, state: State, raw: bytes) -> None:
         callback = state["callback"]
@@ -352,8 +364,8 @@ class Chunk:
                     stored_parts.drop(state["tenant"], state["batch_id"], number, piece)
                 del batch_state[key]
                 await publish(status, state["batch_id"].encode(), None)
-                if published_controls(state):
-                    await publish(controls, key.encode(), None)
+                for control in control_keys(state):
+                    await publish(controls, control.encode(), None)
             del finished_batches[key]
             log.info("batch %s passed its retention and was removed", key)
 
@@ -487,13 +499,17 @@ class Chunk:
         return [codec.decode_as("ItemResult", raw) for raw in raws]
 
     async def _publish_controls(self, state: State) -> None:
-        record = control_record(state, state.get("failed_groups", []))
         key = batch_key(state["tenant"], state["batch_id"])
-        await publish(controls, key.encode(), encode_event(record))
+        await publish(controls, key.encode(), encode_event(control_record(state)))
 
     async def close(self) -> None:
         """Write each touched batch and block of results once and publish its status."""
         self.results.write(in_event)
+        for key in self.group_pages:
+            state = self.states[key][0]
+            page = group_page_key(key, state.get("group_page", 0))
+            record = page_record(state["failed_groups"])
+            await publish(controls, page.encode(), encode_event(record))
         for key, (state, event) in self.states.items():
             if key not in self.changed:
                 continue

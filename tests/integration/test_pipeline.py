@@ -435,7 +435,7 @@ async def test_finished_batches_and_then_their_ids_are_forgotten_after_their_ret
 
     statuses = await until_tombstone("batchwire.status", b"old-1")
     assert statuses[-2].decoded()["status"] == "completed_with_errors"
-    controls = await until_tombstone("batchwire.controls", b"acme/old-1")
+    controls = await until_tombstone("batchwire.controls", b"acme/old-1#groups/0")
     assert json.loads(controls[0].value)["failed_groups"] == ["g"]
 
     # the status is gone, the id is not yet: other content under it is still a conflict
