@@ -473,7 +473,9 @@ def _is_json(data: bytes, content_type: str | None) -> bool:
     if data[:2] == MAGIC:
         return False
     stripped = data.lstrip(_WHITESPACE)
-    return stripped[:1] == b"{" or stripped[:4] == b"\xef\xbb\xbf{"
+    if stripped[:3] == b"\xef\xbb\xbf":  # a BOM, then maybe blanks: JSON as with the header
+        stripped = stripped[3:].lstrip(_WHITESPACE)
+    return stripped[:1] == b"{"
 
 
 def _position(text: bytes, offset: int) -> tuple[int, int]:

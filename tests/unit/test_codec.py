@@ -689,6 +689,9 @@ SUBMISSION = {
         (json.dumps(SUBMISSION).encode(), None),
         (b" \n\t\r " + json.dumps(SUBMISSION, indent=2).encode(), None),
         (b"\xef\xbb\xbf" + json.dumps(SUBMISSION).encode(), None),
+        # JSON any JSON content type would take decodes so without one too: the exploder
+        # decodes a held part again without its message's headers
+        (b"\xef\xbb\xbf \n " + json.dumps(SUBMISSION).encode(), None),
         (b"  " + json.dumps(SUBMISSION).encode(), "APPLICATION/JSON"),
     ],
 )
