@@ -20,8 +20,13 @@ class WorkerOptions:
     retry_non_idempotent: bool = False
     #: days a finished batch's status and results stay available for lookups
     retention_days: float = 7.0
-    #: seconds after a cancel or deadline before items still without a result are reported
+    #: seconds after a deadline before items still without a result are reported timed out
     sweep_grace_s: float = 10.0
+    #: seconds after a cancel before items still without a result are reported cancelled.
+    #: Items that started finish with their own result (a cancel stops only those not yet
+    #: started), so this outlasts an HTTP item's longest run: 4 attempts of up to 5 + 30 s
+    #: and the waits between them. It only ends a batch whose items were lost.
+    cancel_grace_s: float = 180.0
     #: a batch callback carries its results inline up to this many items, else a URL
     inline_results_max: int = 1000
     #: seconds without a heartbeat before the group gives this worker's partitions away

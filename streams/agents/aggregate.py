@@ -380,9 +380,10 @@ class Chunk:
             for part in _pieces(state):
                 await self._report_unrun(part, state, stages=set(unreleased))
             state["released_stage"] = max(unreleased)
+        grace = options.cancel_grace_s if status == "cancelled" else options.sweep_grace_s
         entry = active_batches.get(key)
         if entry is not None:
-            due.put(key, {**entry, "sweep_at": time.time() + options.sweep_grace_s})
+            due.put(key, {**entry, "sweep_at": time.time() + grace})
         log.info("batch %s %s", key, status)
 
     async def _sweep(self, state: State) -> None:

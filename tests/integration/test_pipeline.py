@@ -187,19 +187,29 @@ async def test_an_item_still_running_after_the_deadline_is_swept_as_timed_out(
 ) -> None:
     """The aggregator reports an item that runs on past the batch's deadline as `timed_out`
     once the sweep's grace (10 s) has passed, so the batch ends without waiting for it; a
-    part that arrives after the deadline does not call the sweep off."""
+    part that arrives after the deadline does not call the sweep off. A cancel stops only
+    the items not started: one that runs longer than that grace ends with its own result."""
     worker_factory(HANDLER_MODULES)
     stuck = {"id": "stuck", "namespace": "faults", "action": "work", "params": {"ms": 25_000}}
     in_parts = {"batch_id": "sw-2", "tenant": "acme", "deadline_s": 2, "parts": 2}
+    long_work = {"namespace": "faults", "action": "work", "params": {"ms": 20_000, "i": 0}}
     await submit_json(
         kafka_bootstrap,
         topic_prefix,
         {"batch_id": "sw-1", "tenant": "acme", "deadline_s": 2, "items": [stuck, action(1)]},
         {**in_parts, "part": 0, "items": [stuck, action(1)]},
+        {"batch_id": "cx-2", "tenant": "acme", "items": [{**long_work, "group": "g"}, action(1)]},
     )
     await asyncio.sleep(4)  # past the deadline, within the sweep's grace
     await submit_json(kafka_bootstrap, topic_prefix, {**in_parts, "part": 1, "items": [action(2)]})
-    finals = await wait_final(kafka_bootstrap, topic_prefix, ["sw-1", "sw-2"], timeout=60)
+    cancel = {"type": "cancel", "tenant": "acme", "batch_id": "cx-2"}
+    await produce(
+        kafka_bootstrap, f"{topic_prefix}batchwire.ledger", [(b"cx-2", json.dumps(cancel).encode())]
+    )
+    finals = await wait_final(kafka_bootstrap, topic_prefix, ["sw-1", "sw-2", "cx-2"], timeout=60)
+    assert finals["cx-2"]["status"] == "cancelled"
+    cancelled = by_index(await results_of(kafka_bootstrap, topic_prefix, "cx-2", 2))
+    assert (cancelled[0]["status"], cancelled[0]["output"]) == ("succeeded", {"i": 0})
     for batch_id, posted in (("sw-1", 2), ("sw-2", 3)):
         assert finals[batch_id]["status"] == "timed_out"
         assert finals[batch_id]["counters"]["processed"] == posted
