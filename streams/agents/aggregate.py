@@ -181,6 +181,18 @@ class Chunk:
         state["applied"][where] = msg.offset
         return False
 
+    def _reopened(self, state: State, event: faust.EventT) -> State:
+        """A new batch in place of a rejected one: a part or a result under a rejected
+        batch's id is of a valid submission that reused it (a rejected batch never ran).
+        Its results may come before its part (`on_part`), and must count in the new batch."""
+        if state["status"] != "rejected":
+            return state
+        key = batch_key(state["tenant"], state["batch_id"])
+        state = aggregation.new_state(state["tenant"], state["batch_id"], iso())
+        self.states[key] = (state, event)
+        finished_batches.pop(key, None)
+        return state
+
     async def on_results(self, data: bytes, event: faust.EventT) -> None:
         """A bundle of results of one batch (`streams.bundled_results`)."""
         try:
@@ -190,7 +202,7 @@ class Chunk:
             return
         if bundle is None:
             return
-        state = self.state(bundle.tenant, bundle.batch_id, event)
+        state = self._reopened(self.state(bundle.tenant, bundle.batch_id, event), event)
         replay = self._seen(state, event)
         now = iso()
         indexes: set[int] = set()  # an item that ran twice can have both results in a bundle
@@ -263,12 +275,8 @@ class Chunk:
     async def on_part(self, part: dict[str, Any], raw: bytes, event: faust.EventT) -> None:
         """A part's piece (its fields: `ledger_pieces.decode_fields`) arrived."""
         tenant, batch_id = part["tenant"], part["batch_id"]
-        state = self.state(tenant, batch_id, event)
+        state = self._reopened(self.state(tenant, batch_id, event), event)
         key = batch_key(tenant, batch_id)
-        if state["status"] == "rejected":  # its id again, in a submission that is valid
-            state = aggregation.new_state(tenant, batch_id, iso())
-            self.states[key] = (state, event)
-            finished_batches.pop(key, None)
         number = part["piece"]
         if self._seen(state, event):
             # this event again, after a crash: its writes may not all have landed (a copy's

@@ -316,12 +316,23 @@ async def test_results_ahead_of_their_batch_still_get_item_callbacks(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     """A result bundle can come on the ledger before the part that registers its batch: an
-    item result counted before its batch's callback is known still gets its callback."""
+    item result counted before its batch's callback is known still gets its callback. So
+    too when the id was a rejected batch's: the result counts in the new batch."""
     worker_factory()
     items = [action(i) for i in range(3)]
     await submit_json(
-        kafka_bootstrap, topic_prefix, {"batch_id": "src-1", "tenant": "acme", "items": items}
+        kafka_bootstrap,
+        topic_prefix,
+        {"batch_id": "src-1", "tenant": "acme", "items": items},
+        {"batch_id": "early-1", "tenant": "acme", "items": []},  # rejected: empty_batch
     )
+    await read_until(kafka_bootstrap, f"{topic_prefix}batchwire.rejected", lambda rs: len(rs) >= 1)
+    rejected = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.status",
+        lambda rs: any(r.decoded()["status"] == "rejected" for r in rs),
+    )
+    assert {r.decoded()["batch_id"] for r in rejected} >= {"early-1"}
     source = await results_of(kafka_bootstrap, topic_prefix, "src-1", 3)
     early = {**by_index(source)[0], "batch_id": "early-1"}
     await produce(
