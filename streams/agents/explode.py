@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -160,6 +161,9 @@ async def _explode_next(
     except SubmissionError as exc:
         await _refuse_part(exc, body, raw, entry)
         return
+    if entry is not None and "stop_on_failure" in entry:
+        # the batch's fields are its first part's (as its metadata, callback and deadline)
+        sub = replace(sub, headers=entry["headers"], stop_on_failure=entry["stop_on_failure"])
     ids = part_ids.digests_of(sub)
     problem = _order_problem(sub, entry) or part_ids.problem(sub, ids)
     if problem is not None:
@@ -197,8 +201,14 @@ async def _explode_next(
             "parts": sub.parts,
             "deadline_at": deadline_at,
             "submitted_at": submitted_at,
+            # for the parts to come, which take them from the first part
+            **(_batch_fields(sub) if sub.part + 1 < sub.parts else {}),
         },
     )
+
+
+def _batch_fields(sub: Submission) -> dict[str, Any]:
+    return {"headers": sub.headers, "stop_on_failure": sub.stop_on_failure}
 
 
 async def _hold(

@@ -277,7 +277,8 @@ async def test_a_batch_in_parts_ends_only_when_every_part_arrived(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     """Parts may arrive out of order; items of early parts start at once; indexes follow
-    submission order; the batch ends only after its last part."""
+    submission order; the batch ends only after its last part. The batch's fields are its
+    first part's: another part's are ignored."""
     worker_factory()
 
     def part(n: int, size: int) -> dict[str, Any]:
@@ -286,6 +287,8 @@ async def test_a_batch_in_parts_ends_only_when_every_part_arrived(
             "tenant": "acme",
             "part": n,
             "parts": 3,
+            "headers": {"X-Part": str(n)},
+            "stop_on_failure": n == 0,
             "items": [
                 {"namespace": "batchwire", "action": "echo", "params": {"part": n, "i": i}}
                 for i in range(size)
@@ -308,6 +311,17 @@ async def test_a_batch_in_parts_ends_only_when_every_part_arrived(
     assert [i for i, _, _ in order] == list(range(12))
     assert [p for _, _, p in order] == [0] * 4 + [1] * 5 + [2] * 3
     assert [item_id for _, item_id, _ in order] == [str(i) for i in range(12)]
+    items = await read_until(
+        kafka_bootstrap,
+        f"{topic_prefix}batchwire.items",
+        lambda rs: sum(r.decoded()["batch_id"] == "big-1" for r in rs) >= 12,
+    )
+    fields = {
+        (json.dumps(r.decoded()["headers"]), r.decoded()["stop_on_failure"])
+        for r in items
+        if r.decoded()["batch_id"] == "big-1"
+    }
+    assert fields == {('{"X-Part": "0"}', True)}
 
 
 async def test_parts_wait_for_their_predecessors_only_within_bounds(
