@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from connectors.delivery import AttemptResult, Deliverer, Verdict, unresolved
+from connectors.delivery import AttemptResult, Deliverer, Verdict, endpoint_key, unresolved
 from connectors.retry import RetryPolicy, tier_topic
 from connectors.signing import WebhookSecret, webhook_headers
 from connectors.ssrf import AddressGuard, CallbackRefused, CannotResolve
@@ -96,6 +97,12 @@ class WebhookConnector:
         self.tracker = OffsetTracker()
         self.paused: dict[TopicPartition, float] = {}
         self.room = asyncio.Semaphore(self.options.concurrency)
+        #: callbacks taken per endpoint (`delivery.endpoint_key`), in flight or waiting for
+        #: its gate; an endpoint holds at most `share` of them (`_take`)
+        self.taken: Counter[Any] = Counter()
+        self.share = max(self.options.per_endpoint, self.options.concurrency // 2)
+        positive = [tier for tier in self.policy.tiers if tier > 0]
+        self.defer_tier = min(positive) if positive else None
         self.tasks: set[asyncio.Task[None]] = set()
         self.failed = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
@@ -185,7 +192,13 @@ class WebhookConnector:
         if envelope is None:
             self.tracker.done(tp, record.offset)
             return True
+        endpoint = endpoint_key(envelope["callback"]["url"])
+        if self.taken[endpoint] >= self.share and self.defer_tier is not None:
+            await self._defer(envelope, self.defer_tier)
+            self.tracker.done(tp, record.offset)
+            return True
         await self.room.acquire()
+        self.taken[endpoint] += 1
         task = asyncio.create_task(self._handle(envelope, tp, record.offset))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -223,6 +236,19 @@ class WebhookConnector:
             self.tracker.done(tp, offset)
         finally:
             self.room.release()
+            endpoint = endpoint_key(envelope["callback"]["url"])
+            self.taken[endpoint] -= 1
+            if not self.taken[endpoint]:
+                del self.taken[endpoint]
+
+    async def _defer(self, envelope: Envelope, tier: float) -> None:
+        """Put off a callback whose endpoint holds its share of the attempt slots: it waits
+        on the shortest retry tier, as it is (not an attempt). Waiting here instead, one
+        slow endpoint's callbacks would take every slot while those of other endpoints
+        queue behind them."""
+        deferred = {**envelope, "not_before": time.time() + tier}
+        topic = tier_topic(self.settings.topic_prefix, tier)
+        await self._send(topic, envelope["callback"]["batch_id"], _JSON(deferred).encode())
 
     async def deliver(self, envelope: Envelope) -> None:
         """One attempt, then delivered / retry later / dead letter."""

@@ -16,7 +16,7 @@ import pytest
 from streams import codec
 from streams.messages import callback_id
 from tests.fixtures.kafka_io import produce, read_until
-from tests.fixtures.receivers import Delivery, Receiver
+from tests.fixtures.receivers import Delivery, Receiver, receiving
 from tests.fixtures.workers import WorkerFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -176,6 +176,26 @@ async def test_gone_disables_and_replay_re_enables(
     assert await replay() == "replayed 2 callbacks"
     await wait_for(lambda: receiver.per_id[callback_id("acme", "cb", "item/2")] == 1)
     assert receiver.per_id[callback_id("acme", "cb", "item/1")] == 2  # same webhook-id again
+
+
+async def test_a_slow_endpoint_holds_at_most_half_the_slots(
+    connector_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, receiver: Receiver
+) -> None:
+    """Callbacks to an endpoint that answers slowly take at most half of `--concurrency`; the
+    rest wait on a retry tier (not as attempts), so another endpoint's callbacks go out
+    while the slow one works through its own."""
+    receiver.respond = lambda d, n: "hang"  # 5 s each, one at a time
+    connector_factory(connector_env(receiver), args=("--concurrency", "4", "--per-endpoint", "1"))
+    async with receiving() as fast:
+        slow = [callback(n, f"{receiver.url}/slow", batch_id="slow") for n in range(12)]
+        quick = [callback(n, f"{fast.url}/fast", batch_id="fast") for n in range(4)]
+        await publish_callbacks(kafka_bootstrap, topic_prefix, slow)
+        await publish_callbacks(kafka_bootstrap, topic_prefix, quick)
+        await wait_for(lambda: len(fast.delivered_ids()) == 4)
+        # the fast endpoint did not wait for the slow one's queue (12 x 5 s)
+        assert len(receiver.received) <= 3
+    attempts = await attempts_of(kafka_bootstrap, topic_prefix, 4)
+    assert all(a["attempt"] == 1 for a in attempts)  # deferring is not an attempt
 
 
 async def test_malformed_retry_records_are_skipped_and_delivery_goes_on(
