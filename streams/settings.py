@@ -8,6 +8,7 @@ a repr or a log line.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,16 @@ def _floats(raw: str, name: str) -> tuple[float, ...]:
         return tuple(float(x) for x in raw.split(",") if x.strip())
     except ValueError as exc:
         raise ConfigError(f"{name}: expected seconds separated by commas, got {raw!r}") from exc
+
+
+def _retry_schedule(raw: str) -> tuple[float, ...]:
+    """`BATCHWIRE_RETRY_SCHEDULE`: the delay before each attempt, the first one's 0 (a
+    callback is tried as soon as it comes: another first delay would be ignored)."""
+    name = "BATCHWIRE_RETRY_SCHEDULE"
+    schedule = _floats(raw, name) or DEFAULT_RETRY_SCHEDULE
+    if schedule[0] != 0 or not all(0 <= delay < math.inf for delay in schedule):
+        raise ConfigError(f"{name}: expected 0 then delays of 0 s or more, got {raw!r}")
+    return schedule
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -119,8 +130,7 @@ class Settings:
                 for n in g("BATCHWIRE_CALLBACK_ALLOW_NETS", "").replace(";", ",").split(",")
                 if n.strip()
             ),
-            retry_schedule=_floats(g("BATCHWIRE_RETRY_SCHEDULE", ""), "BATCHWIRE_RETRY_SCHEDULE")
-            or DEFAULT_RETRY_SCHEDULE,
+            retry_schedule=_retry_schedule(g("BATCHWIRE_RETRY_SCHEDULE", "")),
         )
 
     def topic(self, name: str) -> str:

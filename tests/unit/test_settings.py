@@ -65,6 +65,10 @@ def test_tenant_keys_from_a_file(tmp_path: Path) -> None:
     [
         ("BATCHWIRE_MAX_ITEMS", "many", "expected an integer"),
         ("BATCHWIRE_RETRY_SCHEDULE", "0,soon", "expected seconds"),
+        ("BATCHWIRE_RETRY_SCHEDULE", "5,300", "expected 0 then delays"),
+        ("BATCHWIRE_RETRY_SCHEDULE", "0,-5", "expected 0 then delays"),
+        ("BATCHWIRE_RETRY_SCHEDULE", "0,inf", "expected 0 then delays"),
+        ("BATCHWIRE_RETRY_SCHEDULE", "0,nan", "expected 0 then delays"),
         ("BATCHWIRE_TARGET_URLS", "no-equals-sign", "expected key=value"),
     ],
 )
