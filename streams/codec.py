@@ -16,6 +16,7 @@ Schemas are parsed once, at import; each one's JSON-field plan is precomputed so
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
@@ -88,7 +89,18 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_JSON_DECODE_STRICT = json.JSONDecoder(parse_constant=_no_constant).decode
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; one past a float's range (`1e999`) is
+    refused: Python would read it as infinity, which no JSON text can carry on."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+_JSON_DECODE_STRICT = json.JSONDecoder(
+    parse_constant=_no_constant, parse_float=_finite_float
+).decode
 
 
 def loads_strict(text: str) -> Any:

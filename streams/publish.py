@@ -50,15 +50,23 @@ def _check(fut: asyncio.Future[Any]) -> None:
 
 
 async def publish(
-    topic: TopicT, key: bytes, value: bytes | None, partition: int | None = None
+    topic: TopicT,
+    key: bytes,
+    value: bytes | None,
+    partition: int | None = None,
+    *,
+    stop_on_fault: bool = True,
 ) -> asyncio.Future[Any]:
     """Hand a message to the producer; the returned future resolves once the broker has it.
 
-    `value` None writes a tombstone (compacted topics forget the key)."""
+    `value` None writes a tombstone (compacted topics forget the key). A send that fails
+    stops the worker, unless `stop_on_fault` is False: the caller awaits the future and
+    answers the failure itself (an HTTP submit, which has no event to redeliver)."""
     fut = asyncio.ensure_future(
         await app.producer.send(topic.get_topic_name(), key, value, partition, None, None)
     )
-    fut.add_done_callback(_check)
+    if stop_on_fault:
+        fut.add_done_callback(_check)
     return fut
 
 

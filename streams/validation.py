@@ -333,8 +333,11 @@ def _tenant(value: Any, allowed: frozenset[str], problems: _Problems) -> str:
 
 
 def is_batch_id(value: Any) -> bool:
-    """Whether `value` is a batch id as a submission may give it."""
-    return isinstance(value, str) and _BATCH_ID.fullmatch(value) is not None
+    """Whether `value` is a batch id as a submission may give it. Not dots alone: `.` and
+    `..` in a URL path are collapsed by HTTP clients, so the batch could never be looked up."""
+    return (
+        isinstance(value, str) and _BATCH_ID.fullmatch(value) is not None and value.strip(".") != ""
+    )
 
 
 def _batch_id(value: Any, problems: _Problems) -> str | None:
@@ -342,7 +345,10 @@ def _batch_id(value: Any, problems: _Problems) -> str | None:
     if value is None:
         return None
     if not is_batch_id(value):
-        message = f"batch_id must be 1 to {MAX_BATCH_ID_LEN} characters from A-Z a-z 0-9 . _ : -"
+        message = (
+            f"batch_id must be 1 to {MAX_BATCH_ID_LEN} characters from A-Z a-z 0-9 . _ : -, "
+            "not dots alone"
+        )
         problems.add(INVALID, "$.batch_id", message)
         return None
     return value

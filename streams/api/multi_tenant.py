@@ -14,6 +14,9 @@ from streams.api.views import ApiView
 from streams.app import app
 from streams.batch_urls import batch_urls
 
+#: tenants one call may name: each is a submit, answered in one response
+MAX_TENANTS = 100
+
 
 @app.page("/v1/batches:multi-tenant", name="multi-tenant")
 class MultiTenant(ApiView):
@@ -23,11 +26,20 @@ class MultiTenant(ApiView):
         tenants = self.tenants(request)
         body = await self.read_json(request)
         names = body.get("tenants") if isinstance(body, dict) else None
-        if not (isinstance(names, list) and names and len(set(map(str, names))) == len(names)):
+        if not (
+            isinstance(names, list)
+            and 0 < len(names) <= MAX_TENANTS
+            and len(set(map(str, names))) == len(names)
+        ):
             raise ApiError(
                 "invalid_batch_format",
                 "expected {tenants: [...], batch: {...}}",
-                [{"path": "$.tenants", "message": "a non-empty list of distinct tenant names"}],
+                [
+                    {
+                        "path": "$.tenants",
+                        "message": f"a list of 1 to {MAX_TENANTS} distinct tenant names",
+                    }
+                ],
             )
         authorization = request.headers["Authorization"]
         success: dict[str, str] = {}

@@ -23,7 +23,7 @@ from streams.api.submit import publish_new
 from streams.app import settings
 from streams.errors import SubmissionError
 from streams.http_limits import ndjson_max_bytes
-from streams.parts import PART_BYTES, check_part_size
+from streams.parts import MAX_PART_BYTES, PART_BYTES, check_part_size
 from streams.validation import (
     MAX_JSON_DEPTH,
     check_depth,
@@ -168,19 +168,35 @@ async def capped(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[byte
         yield chunk
 
 
-async def lines_of(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """Split a byte stream into lines of any length, in time linear in the bytes (a line
-    that spans many chunks is appended to, never copied again)."""
+async def lines_of(
+    chunks: AsyncIterable[bytes], max_line: int = MAX_PART_BYTES
+) -> AsyncIterator[bytes]:
+    """Split a byte stream into lines, in time linear in the bytes (a line that spans many
+    chunks is appended to, never copied again). A line over `max_line` bytes is the
+    contract's 413 as soon as it gets there: one item must fit in one Kafka message, and
+    reading on would hold up to the whole body in memory for nothing."""
     line = bytearray()
+    number = 1
+
+    def check(size: int) -> None:
+        if size > max_line:
+            message = f"line {number} is over {max_line} bytes: an item must fit in a message"
+            raise ApiError("too_many_items", message, [{"path": f"line {number}"}])
+
     async for chunk in chunks:
         first, *rest = chunk.split(b"\n")
         line += first
+        check(len(line))
         if rest:
             yield bytes(line)
             *whole, tail = rest
             for each in whole:
+                number += 1
+                check(len(each))
                 yield each
+            number += 1
             line = bytearray(tail)
+            check(len(line))
     if line:
         yield bytes(line)
 

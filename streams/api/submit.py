@@ -4,6 +4,7 @@ publish it in parts; and waiting for its end.  Shared by every submit route."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from streams.validation import content_hash, validate_submission
 MAX_WAIT_S = 300.0
 RETRY_AFTER_S = 5
 
+log = logging.getLogger(__name__)
 MAX_PAGE = 1000
 
 _client: httpx.AsyncClient | None = None
@@ -100,8 +102,8 @@ async def publish_new(
         # New, or some of its parts not recorded yet (they may still be on their way, or the
         # first submit may have died half-way): publish every part; the exploder skips a
         # part it recorded before with the same content.
-        for part in parts:
-            await publish(batches, tenant.encode(), part)
+        sent = [await publish(batches, tenant.encode(), p, stop_on_fault=False) for p in parts]
+        await asyncio.gather(*sent)  # accepted only once Kafka has every part
     return {"batch_id": batch_id, "status": "accepted", **batch_urls(tenant, batch_id)}
 
 
@@ -152,7 +154,20 @@ async def _submitted_hashes(
 async def wait_for_end(
     tenant: str, batch_id: str, authorization: str, seconds: float
 ) -> dict[str, Any] | None:
-    """The final status with every result in submission order, or None after `seconds`."""
+    """The final status with every result in submission order, or None after `seconds` or
+    when a lookup fails (a rebalance, a worker that does not answer): the batch is
+    published by then, so the caller answers 202 with its URLs rather than an error that
+    would make the client submit it again."""
+    try:
+        return await _wait_for_end(tenant, batch_id, authorization, seconds)
+    except httpx.HTTPError as exc:
+        log.warning("waiting for batch %s of %s: %s; answering 202", batch_id, tenant, exc)
+        return None
+
+
+async def _wait_for_end(
+    tenant: str, batch_id: str, authorization: str, seconds: float
+) -> dict[str, Any] | None:
     client = _self_client()
     headers = {"Authorization": authorization}
     tenant_only = {"tenant": tenant}

@@ -159,6 +159,16 @@ async def test_errors_carry_the_contract_codes(worker_factory: WorkerFactory) ->
                 ),
                 (400, "invalid_json"),
             ),
+            # Python reads it as infinity: it would be published, then refused by the
+            # exploder without a batch_id (the batch never got a status)
+            "a number past a float's range": (
+                await client.post(
+                    submit,
+                    content=b'{"items": [{"method": "POST", "path": "/x", "body": 1e999}]}',
+                    headers={**ACME, "Content-Type": "application/json"},
+                ),
+                (400, "invalid_json"),
+            ),
         }
         for name, (response, expected) in cases.items():
             assert await code_of(response) == expected, name
@@ -414,7 +424,8 @@ async def test_multi_tenant_submit_answers_200_or_207(worker_factory: WorkerFact
             "initech": ["tenant_not_allowed"],
             "umbrella": ["tenant_not_allowed"],
         }
-        for tenants in ([], ["acme", "acme"]):  # nothing to post, or one tenant twice
+        too_many = [f"t{n}" for n in range(101)]
+        for tenants in ([], ["acme", "acme"], too_many):  # none, one twice, over 100
             refused = await client.post(
                 "/v1/batches:multi-tenant",
                 json={"tenants": tenants, "batch": {"items": jobs(1)}},

@@ -825,3 +825,10 @@ def test_a_run_that_cannot_be_encoded_says_which() -> None:
     run = codec.FieldRun("ItemRequested", "item_id", "request")
     with pytest.raises(CodecError, match="ItemRequested fields item_id to request"):
         run.encode({"item_id": "x", "index": "seven", "stage": 0, "request": {}})
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e400", "1E999"])
+def test_loads_strict_refuses_a_number_past_a_floats_range(number: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        codec.loads_strict(f'{{"a": [{number}]}}')
+    assert codec.loads_strict('{"a": 1e308}') == {"a": 1e308}

@@ -87,13 +87,13 @@ def test_empty_allow_list_allows_no_tenant() -> None:
     reject(batch(), "tenant_not_allowed", allowed_tenants=frozenset())
 
 
-@pytest.mark.parametrize("batch_id", ["b1", "a" * 128, "Order.2024_01:x-9", "0"])
+@pytest.mark.parametrize("batch_id", ["b1", "a" * 128, "Order.2024_01:x-9", "0", "...x"])
 def test_batch_id_accepted(batch_id: str) -> None:
     assert validate(batch(batch_id=batch_id)).batch_id == batch_id
 
 
 @pytest.mark.parametrize(
-    "batch_id", ["", "a" * 129, "with space", "a/b", "é", "b1\n", "a?b", 5, ["b1"]]
+    "batch_id", ["", "a" * 129, "with space", "a/b", "é", "b1\n", "a?b", 5, ["b1"], ".", ".."]
 )
 def test_batch_id_rejected(batch_id: Any) -> None:
     err = reject(batch(batch_id=batch_id), "invalid_batch_format")
