@@ -23,7 +23,14 @@ from streams.http_headers import HOP_BY_HOP_HEADERS
 
 MAX_REQUESTS = 100
 DEFAULT_WAIT_S = 30.0
-NOT_INHERITED = HOP_BY_HOP_HEADERS | {"authorization", "host", "content-length"}
+#: the batch request's own: its key, its host, and how its body (the batch) is sent
+NOT_INHERITED = HOP_BY_HOP_HEADERS | {
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+}
 #: a detail's path in the internal batch, and the request field it stands for
 _ITEM_PATH = re.compile(r"^\$\.items(\[\d+\])(\.group)?")
 #: the answer's `code` for an item that got no HTTP answer
