@@ -3,7 +3,9 @@ cluster they are on."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -12,7 +14,13 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from streams.errors import BrokerError
 from streams.parts import MAX_MESSAGE_BYTES
 
+log = logging.getLogger(__name__)
+
 PARTITIONS = 8
+#: rounds of "list the topics, create the missing ones": the broker answers a create it
+#: could not finish in time (a busy controller) with an error code, not an exception, and
+#: a topic that is not there when a process starts is one it waits for in vain
+CREATE_ATTEMPTS = 4
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -31,8 +39,9 @@ async def ensure_topics(
     partitions: int = PARTITIONS,
     replication: int = 1,
 ) -> str:
-    """Create every topic of `configs` that does not exist yet; the id of the cluster they
-    are on (the one a process's state then belongs to, `streams.cluster_watch.expect`)."""
+    """Create every topic of `configs` that does not exist yet, and check that they all do;
+    the id of the cluster they are on (the one a process's state then belongs to,
+    `streams.cluster_watch.expect`). `BrokerError` when some cannot be created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
@@ -42,16 +51,30 @@ async def ensure_topics(
             "is a broker running? `batchwire kafka up` starts a local one"
         ) from exc
     try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, partitions, replication, topic_configs=dict(config))
-            for name, config in configs.items()
-            if name not in existing
-        ]
-        if missing:
+        for attempt in range(CREATE_ATTEMPTS + 1):
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(name, partitions, replication, topic_configs=dict(config))
+                for name, config in configs.items()
+                if name not in existing
+            ]
+            if not missing:
+                return str((await admin.describe_cluster())["cluster_id"])
+            if attempt == CREATE_ATTEMPTS:
+                break
+            if attempt:
+                await asyncio.sleep(attempt)  # a creation timed out: it may still land
+            errors = {}
             with contextlib.suppress(TopicAlreadyExistsError):  # a peer was quicker
-                await admin.create_topics(missing)
-        return str((await admin.describe_cluster())["cluster_id"])
+                response = await admin.create_topics(missing)
+                errors = {
+                    name: code
+                    for name, code, *_ in response.topic_errors
+                    if code not in (0, TopicAlreadyExistsError.errno)
+                }
+            if errors:
+                log.warning("creating topics failed (error codes %s); trying again", errors)
+        raise BrokerError(f"could not create the topics {sorted(n.name for n in missing)}")
     finally:
         await admin.close()
 

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.errors import BrokerError
+from streams.kafka_admin import ensure_topics, partitions_of, topic_config
 from streams.localkafka import LocalBroker
 from streams.localkafka.broker import fetch_kafka, metadata_answers
 from tests.fixtures.kafka_io import create_topic
@@ -51,6 +52,22 @@ async def test_produce_consume_round_trip(kafka_bootstrap: str, topic_prefix: st
     # one key always lands on one partition, in order
     per_key = [v for k, v in got if k == b"k0"]
     assert per_key == [f"v{i}".encode() for i in range(0, 30, 5)]
+
+
+async def test_ensure_topics_creates_what_is_missing_and_says_when_it_cannot(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The broker answers a creation it refuses with an error code, not an exception:
+    `ensure_topics` checks that every topic is there (it once returned without them, and
+    the process waited for topics that never came)."""
+    names = [f"{topic_prefix}one", f"{topic_prefix}two"]
+    cluster = await ensure_topics(kafka_bootstrap, {name: topic_config() for name in names})
+    assert await ensure_topics(kafka_bootstrap, {names[0]: topic_config()}) == cluster
+    for name in names:
+        assert len(await partitions_of(kafka_bootstrap, name)) == 8
+    refused = {f"{topic_prefix}refused": {"cleanup.policy": "no-such-policy"}}
+    with pytest.raises(BrokerError, match="could not create the topics"):
+        await ensure_topics(kafka_bootstrap, refused)
 
 
 def test_broker_auto_topic_creation_is_off(kafka_bootstrap: str, topic_prefix: str) -> None:
