@@ -6,6 +6,7 @@ worker (each holds the batches of its own partitions), refreshing itself every s
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from importlib import resources
 from typing import Any
@@ -34,11 +35,11 @@ class DashboardData(ApiView):
     async def get(self, request: web.Request) -> web.Response:
         self.tenants(request)  # 401 before asking the other workers
         batches: list[dict[str, Any]] = []
+        by_tenant: dict[str, Counter[str]] = {}
         for answer in await each_worker("/internal/batches", request.headers["Authorization"]):
             batches.extend(answer["batches"])
-        by_tenant: dict[str, Counter[str]] = {}
-        for batch in batches:
-            by_tenant.setdefault(batch["tenant"], Counter())[batch["status"]] += 1
+            for tenant, counts in answer["counts"].items():
+                by_tenant.setdefault(tenant, Counter()).update(counts)
         batches.sort(key=lambda b: b["updated_at"], reverse=True)
         return self.json(
             {
@@ -50,13 +51,32 @@ class DashboardData(ApiView):
 
 @app.page("/internal/batches", name="local-batches")
 class LocalBatches(ApiView):
-    """The status of every batch of the key's tenants on this worker's partitions."""
+    """The key's tenants' batches on this worker's partitions: their count per status, and
+    the `SHOWN_BATCHES` last updated, without their metadata and item errors (a poll every
+    second must not carry up to 64 KB of metadata for each of a week's batches)."""
 
     async def get(self, request: web.Request) -> web.Response:
         tenants = self.tenants(request)
-        batches = [
-            aggregation.status_record(state)
-            for key, state in batch_state.items()
-            if split_batch_key(key)[0] in tenants
-        ]
-        return self.json({"batches": batches})
+        counts: dict[str, Counter[str]] = {}
+        latest: list[tuple[str, str, aggregation.State]] = []  # a heap, oldest first
+        for key, state in batch_state.items():
+            tenant = split_batch_key(key)[0]
+            if tenant not in tenants:
+                continue
+            counts.setdefault(tenant, Counter())[state["status"]] += 1
+            entry = (state["updated_at"], key, state)
+            if len(latest) < SHOWN_BATCHES:
+                heapq.heappush(latest, entry)
+            elif entry[:2] > latest[0][:2]:
+                heapq.heapreplace(latest, entry)
+        rows = [_row(state) for _, _, state in sorted(latest, key=lambda e: e[:2], reverse=True)]
+        return self.json({"counts": counts, "batches": rows})
+
+
+def _row(state: aggregation.State) -> dict[str, Any]:
+    record = aggregation.status_record(state)
+    return {name: record[name] for name in ROW_FIELDS}
+
+
+#: what the dashboard shows of a batch
+ROW_FIELDS = ("batch_id", "tenant", "status", "counters", "created_at", "updated_at")

@@ -91,3 +91,20 @@ async def test_the_dashboard_needs_a_key(worker_factory: WorkerFactory) -> None:
         assert (await client.get("/v1/dashboard")).status_code == 401
         other = await client.get("/v1/dashboard", headers={"Authorization": "Bearer key-globex"})
         assert other.json() == {"tenants": {}, "batches": []}
+
+        # 103 batches: every one counted, the 100 last updated shown, without metadata
+        quick = [{"id": "q", "namespace": "batchwire", "action": "echo", "params": {}}]
+        for n in range(103):
+            body = {"batch_id": f"b{n:03d}", "items": quick, "metadata": {"pad": "x" * 1000}}
+            answer = await client.post("/v1/tenants/acme/batches", json=body, headers=ACME)
+            assert answer.status_code == 202
+        for _ in range(300):
+            data = (await client.get("/v1/dashboard", headers=ACME)).json()
+            if data["tenants"].get("acme", {}).get("completed") == 103:
+                break
+            await asyncio.sleep(0.1)
+        assert data["tenants"] == {"acme": {"completed": 103}}
+        assert len(data["batches"]) == 100
+        assert "metadata" not in data["batches"][0]
+        updated = [b["updated_at"] for b in data["batches"]]
+        assert updated == sorted(updated, reverse=True)
