@@ -5,9 +5,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${BATCHWIRE_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 EXTRAS="${1:-}"
-if [ ! -x "$VENV/bin/python" ]; then
+# a venv left half-made (Debian's python3 without python3-venv leaves one without pip) or
+# made by an older Python is made again
+if ! "$VENV/bin/python" -c 'import pip, sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+        echo "error: batchwire needs Python 3.11 or newer ($PYTHON is older; set PYTHON=...)" >&2
+        exit 1
+    fi
     echo "==> creating virtualenv $VENV"
-    "$PYTHON" -m venv "$VENV"
+    if ! "$PYTHON" -m venv --clear "$VENV"; then
+        echo "error: $PYTHON -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2
+        exit 1
+    fi
 fi
 stamp="$VENV/.batchwire-installed$EXTRAS"
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then

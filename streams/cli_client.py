@@ -18,9 +18,10 @@ from typing import IO, Any
 import click
 import httpx
 import ijson
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.client import BatchwireApiError, BatchwireClient, KafkaBatches, is_final
+from streams.errors import BatchwireError
 
 JSON_ERROR_REPARSE_BYTES = 64 * 1024 * 1024
 
@@ -80,8 +81,13 @@ def json_batch_items(path: Path) -> Iterator[dict[str, Any]]:
 
 def ndjson_items(path: Path) -> Iterator[dict[str, Any]]:
     """Items of an NDJSON file, one line at a time (the file is never read whole)."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                message = f"{path}: line {number}, column {exc.start + 1}: not UTF-8"
+                raise FileError(message) from exc
             if not line.strip():
                 continue
             try:
@@ -163,9 +169,9 @@ async def watch_status(
     batch_id: str, *, url: str, key: str, watch: bool, out: IO[str]
 ) -> dict[str, Any]:
     async with BatchwireClient(url, key) as client:
-        status = await client.status(batch_id)
         if not watch:
-            return status
+            return await client.status(batch_id)
+        status = await _first_status(client, batch_id)
         first, first_done = time.monotonic(), status["counters"]["processed"]
         while True:
             elapsed = time.monotonic() - first
@@ -177,6 +183,22 @@ async def watch_status(
                 return status
             await asyncio.sleep(0.5)
             status = await client.status(batch_id)
+
+
+#: a batch submitted a moment ago may not be known yet (README: status answers 404 until
+#: the aggregator has its first part); `--watch` waits this long for it
+WATCH_NOT_FOUND_S = 10.0
+
+
+async def _first_status(client: BatchwireClient, batch_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WATCH_NOT_FOUND_S
+    while True:
+        try:
+            return await client.status(batch_id)
+        except BatchwireApiError as exc:
+            if exc.code != "not_found" or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(0.2)
 
 
 CSV_FIELDS = ("index", "item_id", "status", "success", "code", "attempts", "errors", "output")
@@ -225,3 +247,7 @@ def run(coroutine: Any, url: str) -> Any:
         ) from exc
     except KafkaConnectionError as exc:
         raise click.ClickException(f"cannot reach Kafka: {exc}") from exc
+    except httpx.HTTPError as exc:  # an answer that is not the API's, a timeout...
+        raise click.ClickException(f"talking to batchwire at {url}: {exc!r}") from exc
+    except (KafkaError, BatchwireError) as exc:  # a part too big, a part refused by Kafka
+        raise click.ClickException(str(exc) or repr(exc)) from exc

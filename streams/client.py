@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from connectors.signing import WebhookSecret, verify
 from streams.aggregation import FINAL_STATUSES
@@ -132,6 +133,20 @@ def is_final(status: Mapping[str, Any]) -> bool:
 # --------------------------------------------------------------------------------------
 # HTTP
 # --------------------------------------------------------------------------------------
+
+
+class PartlySubmitted(BatchwireError):
+    """Kafka refused a part of a batch after `sent` of its `parts` were published: those
+    run. Submit the same batch again under `batch_id` to complete it."""
+
+    def __init__(self, batch_id: str, sent: int, parts: int, cause: Exception) -> None:
+        super().__init__(
+            f"batch {batch_id}: {sent} of {parts} parts published, then Kafka failed "
+            f"({cause!r}); submit it again with batch_id {batch_id} to complete it"
+        )
+        self.batch_id = batch_id
+        self.sent = sent
+        self.parts = parts
 
 
 class BatchwireClient:
@@ -450,16 +465,22 @@ class KafkaBatches:
         `batch_id` (a uuid4 hex is generated when the batch has none). Validation happens in
         the worker: a bad batch lands on `batchwire.rejected`. Only an item too big for one
         message (with the batch's fields) raises `SubmissionError` here, before any part is
-        sent. Returns the batch id.
+        sent. A send that fails raises `PartlySubmitted`, which names the batch id: the
+        same batch submitted again under that id completes it (the exploder skips the parts
+        it has). Returns the batch id.
         """
         body = _whole_batch(batch)
         producer = await self._started_producer()
         key = str(body["tenant"]).encode()
         headers = [("content-type", b"application/json")]
-        for _, value in encode_parts(body, ensure_ascii=False):
-            await producer.send_and_wait(
-                self.topic("batchwire.batches"), value, key=key, headers=headers
-            )
+        parts = encode_parts(body, ensure_ascii=False)
+        for sent, (_, value) in enumerate(parts):
+            try:
+                await producer.send_and_wait(
+                    self.topic("batchwire.batches"), value, key=key, headers=headers
+                )
+            except KafkaError as exc:
+                raise PartlySubmitted(str(body["batch_id"]), sent, len(parts), exc) from exc
         return str(body["batch_id"])
 
     def results(
@@ -480,10 +501,10 @@ class KafkaBatches:
         group). `dedupe` drops a result of an item already given by this iterator. The
         iterator ends after `idle_timeout_s` s without a result, when given.
         """
-        seen: dict[str, set[int]] = {}
+        seen: dict[tuple[str, str], set[int]] = {}  # two tenants may use one batch id
 
         def fresh(result: dict[str, Any]) -> bool:
-            indexes = seen.setdefault(result["batch_id"], set())
+            indexes = seen.setdefault((result["tenant"], result["batch_id"]), set())
             if result["index"] in indexes:
                 return False
             indexes.add(result["index"])

@@ -88,10 +88,13 @@ async def test_submit_watch_and_results(worker_factory: WorkerFactory, tmp_path:
             }
         )
     )
+    # `--watch` started before the batch exists waits for it (status is 404 until then)
+    watching = asyncio.create_task(cli("status", "cli-json", "--watch", *api))
+    await asyncio.sleep(1)
     code, out, err = await cli("submit", str(whole), "--tenant", "acme", *api)
     assert code == 0 and out.strip() == "cli-json", err
-    code, out, err = await cli("status", "cli-json", "--watch", *api)
-    assert out.strip().split("\r")[-1].endswith("completed"), err
+    code, out, err = await watching
+    assert code == 0 and out.strip().split("\r")[-1].endswith("completed"), err
     code, out, _ = await cli("status", "cli-json", *api)
     assert json.loads(out)["metadata"] == {"asyncId": "w-9", "price": 1.5}
     assert json.loads(out)["counters"]["succeeded"] == 30
@@ -112,6 +115,11 @@ async def test_clear_messages(worker_factory: WorkerFactory, tmp_path: Path) -> 
     bad_line.write_text('{"namespace": "a", "action": "b", "params": {}}\n{"namespace": \n')
     code, _, err = await cli("submit", str(bad_line), "--tenant", "acme", *api)
     assert code == 1 and "line 2, column" in err
+
+    not_utf8 = tmp_path / "latin1.ndjson"
+    not_utf8.write_bytes(b'{"namespace": "a", "action": "b", "params": {}}\n{"p": "\xe9"}\n')
+    code, _, err = await cli("submit", str(not_utf8), "--tenant", "acme", *api)
+    assert code == 1 and "line 2, column 8: not UTF-8" in err and "Traceback" not in err
 
     code, _, err = await cli("status", "no-such-batch", *api)
     assert code == 1 and "unknown batch" in err
