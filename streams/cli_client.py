@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.client import BatchwireApiError, BatchwireClient, KafkaBatches, is_final
 from streams.errors import BatchwireError
+from streams.http_limits import MAX_BODY_BYTES
 
 JSON_ERROR_REPARSE_BYTES = 64 * 1024 * 1024
 
@@ -121,6 +122,11 @@ async def submit_file(
             return await topic.submit({**fields, "tenant": tenant, "items": list(items)})
     callback = fields.get("callback") or {}
     async with BatchwireClient(url, key) as client:
+        if _fields_too_long_for_a_url(fields, path):
+            # metadata or headers that the NDJSON route's query string cannot carry (the
+            # server refuses request lines over 16 KB): the JSON route, the file held whole
+            answer = await client.submit(tenant, {**fields, "items": list(items)})
+            return str(answer["batch_id"])
         # both kinds of file go as NDJSON: read and sent item by item, never held whole
         try:
             answer = await client.submit_ndjson(
@@ -139,6 +145,16 @@ async def submit_file(
                 exc.details = [_item_path(detail) for detail in exc.details]
             raise
     return str(answer["batch_id"])
+
+
+#: batch fields longer than this, in JSON, go in a JSON body rather than in a query string
+MAX_QUERY_FIELDS = 4096
+
+
+def _fields_too_long_for_a_url(fields: dict[str, Any], path: Path) -> bool:
+    """Whether the batch fields would not fit in a URL, and the file fits in a JSON body."""
+    size = len(json.dumps([fields.get("metadata"), fields.get("headers")]))
+    return size > MAX_QUERY_FIELDS and path.stat().st_size < MAX_BODY_BYTES // 2
 
 
 def _item_path(detail: dict[str, Any]) -> dict[str, Any]:

@@ -99,6 +99,17 @@ async def test_submit_watch_and_results(worker_factory: WorkerFactory, tmp_path:
     assert json.loads(out)["metadata"] == {"asyncId": "w-9", "price": 1.5}
     assert json.loads(out)["counters"]["succeeded"] == 30
 
+    big = tmp_path / "big-metadata.json"  # more than a URL can carry (the server: 16 KB)
+    noop = {"namespace": "batchwire", "action": "noop", "params": {}}
+    big.write_text(json.dumps({"metadata": {"pad": "m" * 20_000}, "items": [noop]}))
+    code, out, err = await cli("submit", str(big), "--tenant", "acme", "--batch-id", "big", *api)
+    assert code == 0 and out.strip() == "big", err
+    for _ in range(100):
+        code, out, _ = await cli("status", "big", *api)
+        if code == 0:
+            break
+    assert json.loads(out)["metadata"] == {"pad": "m" * 20_000}
+
     code, out, _ = await cli("results", "cli-1", "--status", "succeeded", *api)
     assert len(out.splitlines()) == 20 and json.loads(out.splitlines()[0])["item_id"] == "j0"
 
