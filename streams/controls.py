@@ -48,12 +48,12 @@ class Controls(CompactedView):
             super().apply(key, value)
             return
         batch, page = name.rsplit(_PAGE, 1)
-        pages = self.failed.setdefault(batch, {})
         try:
             groups = json.loads(value)["failed_groups"] if value else None
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed record for %r", key)
             return
+        pages = self.failed.setdefault(batch, {})
         if groups is None:
             pages.pop(page, None)
         elif isinstance(groups, list):

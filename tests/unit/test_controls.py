@@ -75,6 +75,7 @@ def test_a_record_from_before_pages_still_names_its_failed_groups() -> None:
 def test_a_malformed_page_is_ignored() -> None:
     view = Controls()
     view.apply(group_page_key("acme/b1", 0).encode(), b"not json")
+    assert view.failed == {}
     publish(view, group_page_key("acme/b1", 1), {"failed_groups": ["g", 7]})
     assert view.group_failed("acme/b1", "g")
     assert not view.group_failed("acme/b1", "7")
