@@ -199,7 +199,7 @@ class WebhookConnector:
             return True
         await self.room.acquire()
         self.taken[endpoint] += 1
-        task = asyncio.create_task(self._handle(envelope, tp, record.offset))
+        task = asyncio.create_task(self._handle(envelope, endpoint, tp, record.offset))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
@@ -217,7 +217,9 @@ class WebhookConnector:
             )  # fmt: skip
             return None
 
-    async def _handle(self, envelope: Envelope, tp: TopicPartition, offset: int) -> None:
+    async def _handle(
+        self, envelope: Envelope, endpoint: Any, tp: TopicPartition, offset: int
+    ) -> None:
         try:
             await self.deliver(envelope)
         except KafkaError:
@@ -236,7 +238,6 @@ class WebhookConnector:
             self.tracker.done(tp, offset)
         finally:
             self.room.release()
-            endpoint = endpoint_key(envelope["callback"]["url"])
             self.taken[endpoint] -= 1
             if not self.taken[endpoint]:
                 del self.taken[endpoint]
