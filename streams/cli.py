@@ -258,18 +258,30 @@ def submit(
     click.echo(run(coroutine, url))
 
 
+def _lookup_options(command: Any) -> Any:
+    """The API's options and `--tenant` for commands that name a batch by its id."""
+    return _api_options(
+        click.option(
+            "--tenant",
+            default=None,
+            help="The batch's tenant, when the key holds several that may share the batch id.",
+        )(command)
+    )
+
+
 @main.command("status")
 @click.argument("batch_id")
 @click.option("--watch", is_flag=True, help="A live progress bar until the batch ends.")
-@_api_options
-def batch_status(batch_id: str, watch: bool, url: str, key: str) -> None:
+@_lookup_options
+def batch_status(batch_id: str, watch: bool, tenant: str | None, url: str, key: str) -> None:
     """Show a batch's status (counters, item errors)."""
     import json
     import sys
 
     from streams.cli_client import run, watch_status
 
-    status = run(watch_status(batch_id, url=url, key=key, watch=watch, out=sys.stdout), url)
+    watching = watch_status(batch_id, url=url, key=key, tenant=tenant, watch=watch, out=sys.stdout)
+    status = run(watching, url)
     if not watch:
         click.echo(json.dumps(status, indent=2, ensure_ascii=False))
     elif status["item_errors"]:
@@ -281,13 +293,37 @@ def batch_status(batch_id: str, watch: bool, url: str, key: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
 @click.option("--status", default=None, help="Only results with this status.")
 @click.option("-o", "--output", type=click.File("w"), default="-", help="File (default stdout).")
-@_api_options
-def results(batch_id: str, fmt: str, status: str | None, output: Any, url: str, key: str) -> None:
+@_lookup_options
+def results(
+    batch_id: str,
+    fmt: str,
+    status: str | None,
+    output: Any,
+    tenant: str | None,
+    url: str,
+    key: str,
+) -> None:
     """Write a batch's results in submission order, as JSON lines or CSV."""
     from streams.cli_client import run, write_results
 
-    count = run(write_results(batch_id, url=url, key=key, fmt=fmt, status=status, out=output), url)
+    writing = write_results(
+        batch_id, url=url, key=key, tenant=tenant, fmt=fmt, status=status, out=output
+    )
+    count = run(writing, url)
     click.echo(f"{count} results", err=True)
+
+
+@main.command()
+@click.argument("batch_id")
+@_lookup_options
+def cancel(batch_id: str, tenant: str | None, url: str, key: str) -> None:
+    """Cancel a batch: its items not yet started become `cancelled`. Prints its status."""
+    import json
+
+    from streams.cli_client import cancel_batch, run
+
+    status = run(cancel_batch(batch_id, url=url, key=key, tenant=tenant), url)
+    click.echo(json.dumps(status, indent=2, ensure_ascii=False))
 
 
 @main.command()

@@ -182,12 +182,12 @@ def progress_line(status: dict[str, Any], rate: float) -> str:
 
 
 async def watch_status(
-    batch_id: str, *, url: str, key: str, watch: bool, out: IO[str]
+    batch_id: str, *, url: str, key: str, tenant: str | None, watch: bool, out: IO[str]
 ) -> dict[str, Any]:
     async with BatchwireClient(url, key) as client:
         if not watch:
-            return await client.status(batch_id)
-        status = await _first_status(client, batch_id)
+            return await client.status(batch_id, tenant)
+        status = await _first_status(client, batch_id, tenant)
         first, first_done = time.monotonic(), status["counters"]["processed"]
         while True:
             elapsed = time.monotonic() - first
@@ -198,7 +198,7 @@ async def watch_status(
                 out.write("\n")
                 return status
             await asyncio.sleep(0.5)
-            status = await client.status(batch_id)
+            status = await client.status(batch_id, tenant)
 
 
 #: a batch submitted a moment ago may not be known yet (README: status answers 404 until
@@ -206,11 +206,13 @@ async def watch_status(
 WATCH_NOT_FOUND_S = 10.0
 
 
-async def _first_status(client: BatchwireClient, batch_id: str) -> dict[str, Any]:
+async def _first_status(
+    client: BatchwireClient, batch_id: str, tenant: str | None
+) -> dict[str, Any]:
     deadline = time.monotonic() + WATCH_NOT_FOUND_S
     while True:
         try:
-            return await client.status(batch_id)
+            return await client.status(batch_id, tenant)
         except BatchwireApiError as exc:
             if exc.code != "not_found" or time.monotonic() >= deadline:
                 raise
@@ -221,14 +223,21 @@ CSV_FIELDS = ("index", "item_id", "status", "success", "code", "attempts", "erro
 
 
 async def write_results(
-    batch_id: str, *, url: str, key: str, fmt: str, status: str | None, out: IO[str]
+    batch_id: str,
+    *,
+    url: str,
+    key: str,
+    tenant: str | None,
+    fmt: str,
+    status: str | None,
+    out: IO[str],
 ) -> int:
     count = 0
     writer = csv.DictWriter(out, CSV_FIELDS, extrasaction="ignore") if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
     async with BatchwireClient(url, key) as client:
-        async for result in client.results(batch_id, status=status):
+        async for result in client.results(batch_id, status=status, tenant=tenant):
             if writer is not None:
                 writer.writerow(
                     {
@@ -241,6 +250,11 @@ async def write_results(
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
             count += 1
     return count
+
+
+async def cancel_batch(batch_id: str, *, url: str, key: str, tenant: str | None) -> Any:
+    async with BatchwireClient(url, key) as client:
+        return await client.cancel(batch_id, tenant=tenant)
 
 
 def run(coroutine: Any, url: str) -> Any:

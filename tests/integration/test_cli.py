@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from streams.localkafka.broker import free_port
+from tests.fixtures.targets import TargetApi
 from tests.fixtures.workers import WorkerFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -112,6 +113,53 @@ async def test_submit_watch_and_results(worker_factory: WorkerFactory, tmp_path:
 
     code, out, _ = await cli("results", "cli-1", "--status", "succeeded", *api)
     assert len(out.splitlines()) == 20 and json.loads(out.splitlines()[0])["item_id"] == "j0"
+
+
+async def test_tenant_option_and_cancel(
+    worker_factory: WorkerFactory, target_api: TargetApi, tmp_path: Path
+) -> None:
+    """A key holding two tenants that both have batch "twin": `--tenant` picks one (without
+    it the API answers for the first of the key's tenants). `cancel` stops a running batch."""
+    worker = worker_factory(
+        {
+            "BATCHWIRE_TENANT_KEYS": "acme=key-both;globex=key-both",
+            "BATCHWIRE_TARGET_URLS": f"globex={target_api.url}",
+        }
+    )
+    api = ("--url", worker.url, "--key", "key-both")
+    for tenant, count in (("acme", 4), ("globex", 2)):
+        batch = tmp_path / f"{tenant}.json"
+        echo = {"namespace": "batchwire", "action": "echo", "params": {"t": tenant}}
+        batch.write_text(json.dumps({"items": [echo] * count}))
+        code, _, err = await cli(
+            "submit", str(batch), "--tenant", tenant, "--batch-id", "twin", *api
+        )
+        assert code == 0, err
+        code, out, err = await cli("status", "twin", "--tenant", tenant, "--watch", *api)
+        assert code == 0 and out.strip().split("\r")[-1].endswith("completed"), err
+    code, out, err = await cli("status", "twin", "--tenant", "globex", *api)
+    assert code == 0, err
+    assert json.loads(out)["counters"]["posted"] == 2
+    code, out, err = await cli("results", "twin", "--tenant", "globex", *api)
+    assert code == 0 and err.strip() == "2 results", err
+    assert {json.loads(line)["output"]["t"] for line in out.splitlines()} == {"globex"}
+
+    slow = tmp_path / "slow.json"
+    items = [{"method": "GET", "path": f"/slow/300?i={i}", "group": "g"} for i in range(30)]
+    slow.write_text(json.dumps({"items": items}))
+    code, _, err = await cli("submit", str(slow), "--tenant", "globex", "--batch-id", "cx", *api)
+    assert code == 0, err
+    for _ in range(50):  # not known until the aggregator has its part
+        code, out, err = await cli("cancel", "cx", "--tenant", "globex", *api)
+        if code == 0:
+            break
+    assert code == 0, err
+    assert json.loads(out)["batch_id"] == "cx"
+    code, out, err = await cli("status", "cx", "--tenant", "globex", "--watch", *api)
+    progress, errors = out.strip().split("\n")  # the bar's last line, then the item errors
+    assert code == 0 and progress.split("\r")[-1].endswith("cancelled"), err
+    assert "the batch was cancelled before this item started" in errors
+    assert len(target_api.seen) < 10
 
 
 async def test_clear_messages(worker_factory: WorkerFactory, tmp_path: Path) -> None:
