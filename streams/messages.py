@@ -129,10 +129,14 @@ def rejection(
     }
 
 
-def callback_id(tenant: str, batch_id: str, what: str) -> str:
+def callback_id(tenant: str, batch_id: str, created_at: str, what: str) -> str:
     """A stable webhook-id (the same on every retry and replay), safe for signing: the
-    Standard Webhooks id must not contain dots, which tenants and batch ids may."""
-    digest = hashlib.sha256(f"{tenant}/{batch_id}/{what}".encode()).hexdigest()
+    Standard Webhooks id must not contain dots, which tenants and batch ids may.
+
+    `created_at` is the batch's (when its first part was submitted): a batch id used again
+    once the earlier batch is forgotten (a nightly "sync-all") gets new webhook-ids, which a
+    receiver that drops a repeated id would otherwise drop."""
+    digest = hashlib.sha256(f"{tenant}/{batch_id}/{created_at}/{what}".encode()).hexdigest()
     return f"msg_{digest[:32]}"
 
 
@@ -142,10 +146,12 @@ def original_input(request: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in request.items() if value is not None}
 
 
-def item_callback(result: dict[str, Any], url: str) -> dict[str, Any]:
-    """`CallbackRequested` in mode `item`; its id is stable so a replay keeps its webhook-id."""
+def item_callback(result: dict[str, Any], url: str, created_at: str) -> dict[str, Any]:
+    """`CallbackRequested` in mode `item` for a result of the batch created at `created_at`;
+    its id is stable so a replay keeps its webhook-id."""
+    what = f"item/{result['index']}"
     return {
-        "callback_id": callback_id(result["tenant"], result["batch_id"], f"item/{result['index']}"),
+        "callback_id": callback_id(result["tenant"], result["batch_id"], created_at, what),
         "batch_id": result["batch_id"],
         "tenant": result["tenant"],
         "url": url,
@@ -186,7 +192,10 @@ def batch_callback(
     rejected = status["status"] == "rejected"
     return {
         "callback_id": callback_id(
-            status["tenant"], status["batch_id"], "rejected" if rejected else "batch"
+            status["tenant"],
+            status["batch_id"],
+            status["created_at"],
+            "rejected" if rejected else "batch",
         ),
         "batch_id": status["batch_id"],
         "tenant": status["tenant"],

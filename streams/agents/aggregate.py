@@ -266,10 +266,9 @@ class Chunk:
         callback = state["callback"]
         if callback and callback.get("mode") in ("item", "both"):
             result = codec.decode_as("ItemResult", raw)
+            message = item_callback(result, callback["url"], state["created_at"])
             await publish(
-                callbacks,
-                state["batch_id"].encode(),
-                codec.encode("CallbackRequested", item_callback(result, callback["url"])),
+                callbacks, state["batch_id"].encode(), codec.encode("CallbackRequested", message)
             )
 
     async def on_part(self, part: dict[str, Any], raw: bytes, event: faust.EventT) -> None:

@@ -25,6 +25,7 @@ KEY_OLD, KEY_NEW = b"o" * 32, b"n" * 32
 SECRET_OLD = "whsec_" + base64.b64encode(KEY_OLD).decode()
 SECRET_NEW = "whsec_" + base64.b64encode(KEY_NEW).decode()
 FAST = "0,0.3,0.3,0.3,0.3"
+CREATED = "2026-12-05T10:00:00.000000Z"  # the created_at of the batch the callbacks are of
 
 
 def connector_env(receiver: Receiver, schedule: str = FAST, **extra: str) -> dict[str, str]:
@@ -38,7 +39,7 @@ def connector_env(receiver: Receiver, schedule: str = FAST, **extra: str) -> dic
 
 def callback(n: int, url: str, batch_id: str = "cb") -> dict[str, Any]:
     return {
-        "callback_id": callback_id("acme", batch_id, f"item/{n}"),
+        "callback_id": callback_id("acme", batch_id, CREATED, f"item/{n}"),
         "batch_id": batch_id,
         "tenant": "acme",
         "url": url,
@@ -102,7 +103,7 @@ async def test_signed_delivery_during_a_secret_rotation(
     await publish_callbacks(kafka_bootstrap, topic_prefix, [callback(1, f"{receiver.url}/hook")])
     await wait_for(lambda: len(receiver.received) == 1)
     delivery = receiver.received[0]
-    assert delivery.headers["webhook-id"] == callback_id("acme", "cb", "item/1")
+    assert delivery.headers["webhook-id"] == callback_id("acme", "cb", CREATED, "item/1")
     assert delivery.headers["content-type"] == "application/json"
     assert verify_independently(KEY_OLD, delivery) and verify_independently(KEY_NEW, delivery)
     assert not verify_independently(b"x" * 32, delivery)
@@ -174,8 +175,9 @@ async def test_gone_disables_and_replay_re_enables(
     # a replay of another batch passes over these letters and leaves them to a plain replay
     assert await replay("--batch-id", "other") == "replayed 0 callbacks"
     assert await replay() == "replayed 2 callbacks"
-    await wait_for(lambda: receiver.per_id[callback_id("acme", "cb", "item/2")] == 1)
-    assert receiver.per_id[callback_id("acme", "cb", "item/1")] == 2  # same webhook-id again
+    await wait_for(lambda: receiver.per_id[callback_id("acme", "cb", CREATED, "item/2")] == 1)
+    again = callback_id("acme", "cb", CREATED, "item/1")
+    assert receiver.per_id[again] == 2  # the same webhook-id again
 
 
 async def test_a_slow_endpoint_holds_at_most_half_the_slots(

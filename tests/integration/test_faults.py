@@ -22,6 +22,7 @@ from tests.fixtures.accounting import (
     account,
     fault_batch,
     submit_in_parts,
+    wait_final_status,
 )
 from tests.fixtures.receivers import Receiver
 from tests.fixtures.soak import chance, items, pick, profile
@@ -261,9 +262,11 @@ async def test_the_connector_is_killed_mid_delivery(
     )
     connector = await asyncio.to_thread(connector_factory, CONNECTOR_ENV)
     batch, submitted = fault_batch("callbacks", n, callback_url=f"{receiver.url}/hook")
-    wanted = submitted.callback_ids()
     started = time.monotonic()
     await submit_in_parts(kafka_bootstrap, topic_prefix, batch)
+    known = await wait_final_status([worker.url], submitted.batch_id, 60, final=False)
+    assert known is not None, "the batch was never registered"
+    wanted = submitted.callback_ids(known["created_at"])
     moments = chance("connector")
     injected = 0
     for k in range(1, kills + 1):  # bounded: `kills` kills, each once a share has arrived

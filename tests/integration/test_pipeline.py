@@ -421,13 +421,15 @@ async def test_finished_batches_and_then_their_ids_are_forgotten_after_their_ret
 ) -> None:
     """An ended batch's status, results and controls go after its retention; the exploder
     keeps its id a retention longer than that from its deadline (`explode._forget_at`):
-    meanwhile other content under the id is a conflict, after that it is a new batch; the
-    ids of a batch that never got its last part are forgotten with it."""
+    meanwhile other content under the id is a conflict, after that it is a new batch, whose
+    callback has a webhook-id of its own; the ids of a batch that never got its last part
+    are forgotten with it."""
     retention_s = 0.00005 * 86400  # 4.32 s
     worker = worker_factory(HANDLER_MODULES, args=("--retention-days", "0.00005"))
     failing = {"id": "f", "namespace": "faults", "action": "fail", "params": {}, "group": "g"}
     deadline_s = 10
-    old = {"batch_id": "old-1", "tenant": "acme", "deadline_s": deadline_s}
+    hook = {"url": "http://127.0.0.1:9/hook", "mode": "batch"}  # no connector runs here
+    old = {"batch_id": "old-1", "tenant": "acme", "deadline_s": deadline_s, "callback": hook}
     submitted = time.time()
     # a batch whose last part never comes: the exploder keeps its part's ids until it
     # forgets the id
@@ -475,6 +477,9 @@ async def test_finished_batches_and_then_their_ids_are_forgotten_after_their_ret
         assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == "completed"
         assert answer.json()["counters"]["posted"] == 4
+    callbacks = await read_for(kafka_bootstrap, f"{topic_prefix}batchwire.callbacks", 2.0)
+    webhook_ids = [r.decoded()["callback_id"] for r in callbacks if r.key == b"old-1"]
+    assert len(webhook_ids) == 2 and len(set(webhook_ids)) == 2, webhook_ids
     ids = await until_tombstone("batchwire-part-ids-changelog", b"acme/half-1/000000/0000")
     assert len(ids) == 2
 
