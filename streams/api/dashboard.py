@@ -18,6 +18,7 @@ from streams.api.submit import each_worker
 from streams.api.views import ApiView
 from streams.app import app
 from streams.keys import split_batch_key
+from streams.reused_scans import ReusedScans
 from streams.tables import batch_state
 
 SHOWN_BATCHES = 100
@@ -53,24 +54,34 @@ class DashboardData(ApiView):
 class LocalBatches(ApiView):
     """The key's tenants' batches on this worker's partitions: their count per status, and
     the `SHOWN_BATCHES` last updated, without their metadata and item errors (a poll every
-    second must not carry up to 64 KB of metadata for each of a week's batches)."""
+    second must not carry up to 64 KB of metadata for each of a week's batches). Read from
+    the whole table, so the answer is reused a while (`streams.reused_scans`)."""
 
     async def get(self, request: web.Request) -> web.Response:
         tenants = self.tenants(request)
-        counts: dict[str, Counter[str]] = {}
-        latest: list[tuple[str, str, aggregation.State]] = []  # a heap, oldest first
-        for key, state in batch_state.items():
-            tenant = split_batch_key(key)[0]
-            if tenant not in tenants:
-                continue
-            counts.setdefault(tenant, Counter())[state["status"]] += 1
-            entry = (state["updated_at"], key, state)
-            if len(latest) < SHOWN_BATCHES:
-                heapq.heappush(latest, entry)
-            elif entry[:2] > latest[0][:2]:
-                heapq.heapreplace(latest, entry)
-        rows = [_row(state) for _, _, state in sorted(latest, key=lambda e: e[:2], reverse=True)]
-        return self.json({"counts": counts, "batches": rows})
+        return self.json(_scans.answer(tenants, lambda: _batches_of(tenants)))
+
+
+#: the last answers of `_batches_of`, reused while they are fresh (`streams.reused_scans`)
+_scans = ReusedScans()
+
+
+def _batches_of(tenants: frozenset[str]) -> dict[str, Any]:
+    """The tenants' batches on this worker: counts per status, the last updated rows."""
+    counts: dict[str, Counter[str]] = {}
+    latest: list[tuple[str, str, aggregation.State]] = []  # a heap, oldest first
+    for key, state in batch_state.items():
+        tenant = split_batch_key(key)[0]
+        if tenant not in tenants:
+            continue
+        counts.setdefault(tenant, Counter())[state["status"]] += 1
+        entry = (state["updated_at"], key, state)
+        if len(latest) < SHOWN_BATCHES:
+            heapq.heappush(latest, entry)
+        elif entry[:2] > latest[0][:2]:
+            heapq.heapreplace(latest, entry)
+    rows = [_row(state) for _, _, state in sorted(latest, key=lambda e: e[:2], reverse=True)]
+    return {"counts": counts, "batches": rows}
 
 
 def _row(state: aggregation.State) -> dict[str, Any]:
