@@ -10,6 +10,7 @@ from faust import web
 from streams import aggregation, codec
 from streams.agents.explode import forget_at
 from streams.api.errors import ApiError
+from streams.api.kafka_sends import send_all
 from streams.api.ndjson import body_lines, submit_ndjson
 from streams.api.submit import MAX_PAGE, check_tenant, submit, wait_for_end
 from streams.api.views import ApiView
@@ -17,7 +18,6 @@ from streams.app import app
 from streams.batch_urls import batch_urls
 from streams.keys import batch_key
 from streams.messages import encode_event
-from streams.publish import publish
 from streams.stored_results import ResultBlocks
 from streams.tables import active_batches, batch_state, submissions
 from streams.topics import ledger
@@ -137,7 +137,8 @@ class Cancel(BatchView):
     async def post(self, request: web.Request, batch_id: str) -> web.Response:
         state = self.state_or_404(request, batch_id)
         event = {"type": "cancel", "tenant": state["tenant"], "batch_id": batch_id}
-        await publish(ledger, batch_id.encode(), encode_event(event))
+        what = f"the cancel of batch {batch_id}: send it again"
+        await send_all(ledger, batch_id.encode(), [encode_event(event)], what)
         return self.json(status_answer(state), status=202)
 
 

@@ -18,7 +18,12 @@ HTTP_STATUS = {
     "too_many_active_batches": 429,
     "batch_conflict": 409,
     "not_found": 404,
+    # not a contract code: Kafka or another worker did not answer (`streams.api.kafka_sends`)
+    "unavailable": 503,
 }
+
+#: seconds a client is asked to wait before it tries again (429, 503)
+RETRY_AFTER_S = 5
 
 
 class ApiError(BatchwireError):

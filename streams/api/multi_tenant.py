@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+import httpx
 from faust import web
 
 from streams.api.errors import ApiError
+from streams.api.kafka_sends import unavailable
 from streams.api.submit import submit
 from streams.api.views import ApiView
 from streams.app import app
@@ -44,11 +47,21 @@ class MultiTenant(ApiView):
         authorization = request.headers["Authorization"]
         success: dict[str, str] = {}
         problems: dict[str, list[dict[str, Any]]] = {}
+        down: str | None = None  # the tenant for which Kafka or a worker did not answer
         for tenant in map(str, names):  # a name that is no string is a problem of its own
+            if down is not None:  # each would wait as long again: not tried
+                message = f"not tried: Kafka or a worker did not answer for tenant {down}"
+                problems[tenant] = [unavailable(message).body()["error"]]
+                continue
             try:
                 accepted = await submit(tenant, body.get("batch"), tenants, authorization)
             except ApiError as exc:
                 problems[tenant] = [exc.body()["error"]]
+                down = tenant if exc.code == "unavailable" else None
+            except (httpx.HTTPError, aiohttp.ClientError) as exc:
+                message = f"a worker this submit needs did not answer ({exc!r})"
+                problems[tenant] = [unavailable(message).body()["error"]]
+                down = tenant
             else:
                 success[tenant] = accepted["batch_id"]
         answer = {

@@ -55,8 +55,9 @@ _SUBMIT_ERRORS = (
     "tenant_not_allowed",
     "too_many_active_batches",
     "batch_conflict",
+    "unavailable",
 )
-_LOOKUP_ERRORS = ("unauthorized", "not_found")
+_LOOKUP_ERRORS = ("unauthorized", "not_found", "unavailable")
 
 PATHS: dict[str, dict[str, Any]] = {
     "/v1/tenants/{tenant}/batches": {

@@ -13,20 +13,22 @@ from typing import Any
 import httpx
 
 from streams import aggregation
-from streams.api.errors import ApiError
+from streams.api.errors import RETRY_AFTER_S, ApiError
+from streams.api.kafka_sends import send_all
 from streams.app import app, settings
 from streams.batch_urls import batch_urls
 from streams.errors import SubmissionError
 from streams.parts import encode_parts
-from streams.publish import publish
 from streams.topics import batches
 from streams.validation import content_hash, validate_submission
 
 MAX_WAIT_S = 300.0
-RETRY_AFTER_S = 5
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 1000
+#: Results a `?wait` answer holds at most (a 1,000,000-item batch would be built whole in
+#: the worker's memory); its `next_cursor` continues on `results_url`.
+WAIT_MAX_RESULTS = 10 * MAX_PAGE
 
 _client: httpx.AsyncClient | None = None
 
@@ -101,9 +103,10 @@ async def publish_new(
     if known != hashes:
         # New, or some of its parts not recorded yet (they may still be on their way, or the
         # first submit may have died half-way): publish every part; the exploder skips a
-        # part it recorded before with the same content.
-        sent = [await publish(batches, tenant.encode(), p, stop_on_fault=False) for p in parts]
-        await asyncio.gather(*sent)  # accepted only once Kafka has every part
+        # part it recorded before with the same content. Accepted only once Kafka has every
+        # part; else 503, and the same batch_id again is safe for the same reason.
+        what = f"batch {batch_id}: submit it again with this batch_id"
+        await send_all(batches, tenant.encode(), parts, what, [{"batch_id": batch_id}])
     return {"batch_id": batch_id, "status": "accepted", **batch_urls(tenant, batch_id)}
 
 
@@ -154,8 +157,9 @@ async def _submitted_hashes(
 async def wait_for_end(
     tenant: str, batch_id: str, authorization: str, seconds: float
 ) -> dict[str, Any] | None:
-    """The final status with every result in submission order, or None after `seconds` or
-    when a lookup fails (a rebalance, a worker that does not answer): the batch is
+    """The final status with its first `WAIT_MAX_RESULTS` results in submission order and
+    the `next_cursor` of the rest (null when they are all there), or None after `seconds`
+    or when a lookup fails (a rebalance, a worker that does not answer): the batch is
     published by then, so the caller answers 202 with its URLs rather than an error that
     would make the client submit it again."""
     try:
@@ -174,23 +178,28 @@ async def _wait_for_end(
     deadline = time.monotonic() + min(seconds, MAX_WAIT_S)
     while time.monotonic() < deadline:
         response = await client.get(f"/v1/batches/{batch_id}", params=tenant_only, headers=headers)
-        if response.status_code == 200 and response.json()["status"] in aggregation.FINAL_STATUSES:
-            status: dict[str, Any] = response.json()
+        status: dict[str, Any] = response.json() if response.status_code == 200 else {}
+        if status.get("status") in aggregation.FINAL_STATUSES:
             results: list[Any] = []
             cursor: str | None = "0"
-            while cursor is not None:
+            while cursor is not None and len(results) < WAIT_MAX_RESULTS:
                 if time.monotonic() >= deadline:
-                    return None
-                page = await client.get(
+                    break  # the batch has ended: the rest is for results_url
+                response = await client.get(
                     f"/v1/batches/{batch_id}/results",
-                    params={**tenant_only, "cursor": cursor, "limit": MAX_PAGE},
+                    params={
+                        **tenant_only,
+                        "cursor": cursor,
+                        "limit": min(MAX_PAGE, WAIT_MAX_RESULTS - len(results)),
+                    },
                     headers=headers,
                 )
-                page.raise_for_status()
-                results.extend(page.json()["results"])
-                if not page.json()["results"]:  # a part that came after the end, still running
+                response.raise_for_status()
+                page = response.json()
+                results.extend(page["results"])
+                if not page["results"]:  # a part that came after the end, still running
                     await asyncio.sleep(0.2)
-                cursor = page.json()["next_cursor"]
-            return {**status, "results": results}
+                cursor = page["next_cursor"]
+            return {**status, "results": results, "next_cursor": cursor}
         await asyncio.sleep(0.2)
     return None

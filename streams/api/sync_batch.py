@@ -133,7 +133,7 @@ class SyncBatch(ApiView):
                     detail["path"] = request_path(detail["path"])
             raise
         done = await wait_for_end(tenant, accepted["batch_id"], authorization, DEFAULT_WAIT_S)
-        if done is None:
+        if done is None or done["next_cursor"] is not None:  # not ended, or results missing
             return self.json(accepted, status=202)
         given_ids = {str(item["id"]): item["id"] for item in items if "id" in item}
         return self.json([answer_of(r, given_ids) for r in done["results"]], status=200)

@@ -6,12 +6,15 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
+import httpx
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 from faust import web
 
 from streams import codec
 from streams.api.auth import tenants_of
 from streams.api.errors import ApiError, body_too_large
+from streams.api.kafka_sends import unavailable
 from streams.app import settings
 from streams.errors import SubmissionError
 from streams.http_limits import MAX_BODY_BYTES
@@ -28,6 +31,10 @@ class ApiView(web.View):
             return await super().dispatch(request)
         except ApiError as exc:
             return self.error_response(exc)
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:  # a lookup on another worker
+            log.warning("%s %s: %r", request.method, request.path, exc)
+            message = "a worker this answer needs did not answer: try again"
+            return self.error_response(unavailable(message))
         except ConnectionResetError:
             # The client left before its body was read (nothing of it was published): no
             # fault of ours, not worth aiohttp's ERROR and traceback. The answer goes nowhere.

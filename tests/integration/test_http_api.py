@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.localkafka import LocalBroker
 from streams.parts import split_parts
 from streams.settings import Secret
 from tests.fixtures.kafka_io import read_for, submit_json
@@ -53,6 +54,7 @@ async def test_submit_wait_status_and_paged_results(worker_factory: WorkerFactor
         assert [r["item_id"] for r in done["results"]] == ["j0", "j1", "j2", "j3", "j4", "bad"]
         assert done["metadata"] == {"asyncId": "w-1"}
         assert done["item_errors"] == {"bad": "unknown action no/such"}
+        assert done["next_cursor"] is None
 
         accepted = await client.post(
             "/v1/tenants/acme/batches", json={"items": jobs(7)}, headers=ACME
@@ -82,6 +84,37 @@ async def test_submit_wait_status_and_paged_results(worker_factory: WorkerFactor
         )
         assert unknown.status_code == 422
         assert unknown.json()["error"]["code"] == "invalid_batch_format"
+
+
+async def test_wait_answer_holds_the_first_results_and_a_cursor_to_the_rest(
+    worker_factory: WorkerFactory,
+) -> None:
+    """A `?wait` answer holds at most 10,000 results (not a whole big batch built in the
+    worker's memory); its next_cursor continues on results_url."""
+    worker = worker_factory()
+    count = 10_050
+    items = [
+        {"id": f"n{i}", "namespace": "batchwire", "action": "noop", "params": {}}
+        for i in range(count)
+    ]
+    async with httpx.AsyncClient(base_url=worker.url, timeout=150) as client:
+        answer = await client.post(
+            "/v1/tenants/acme/batches?wait=120",
+            json={"batch_id": "w-big", "items": items},
+            headers=ACME,
+        )
+        assert answer.status_code == 200, answer.text
+        done = answer.json()
+        assert done["status"] == "completed"
+        assert [r["item_id"] for r in done["results"]] == [f"n{i}" for i in range(10_000)]
+        assert done["next_cursor"] is not None
+        rest = await client.get(
+            done["results_url"], params={"cursor": done["next_cursor"]}, headers=ACME
+        )
+        assert [r["item_id"] for r in rest.json()["results"]] == [
+            f"n{i}" for i in range(10_000, count)
+        ]
+        assert rest.json()["next_cursor"] is None
 
 
 async def test_errors_carry_the_contract_codes(worker_factory: WorkerFactory) -> None:
@@ -554,3 +587,44 @@ async def test_ndjson_submit_is_streamed_into_parts(worker_factory: WorkerFactor
             headers=ndjson,
         )
         assert again.status_code == 409
+
+
+async def test_a_submit_kafka_does_not_take_is_503_and_safe_to_send_again(
+    own_broker: LocalBroker, worker_factory: WorkerFactory
+) -> None:
+    """With the broker down, a submit answers 503 `unavailable` (Retry-After, the batch id)
+    within the send timeout instead of hanging or stopping the worker; a multi-tenant submit
+    stops at the first such tenant. Sent again once the broker is back, the batch runs once
+    (the first copy may have reached Kafka after all)."""
+    env = {
+        "BATCHWIRE_KAFKA_BOOTSTRAP": own_broker.bootstrap,
+        "BATCHWIRE_TENANT_KEYS": "acme=key-both;globex=key-both",
+    }
+    worker = await asyncio.to_thread(worker_factory, env)
+    both = {"Authorization": "Bearer key-both"}
+    body = {"batch_id": "down-1", "items": jobs(3)}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=90) as client:
+        ready = await client.post(
+            "/v1/tenants/acme/batches?wait=30", json={"items": jobs(1)}, headers=both
+        )
+        assert ready.status_code == 200, ready.text
+        await asyncio.to_thread(own_broker.stop)
+        down = await client.post("/v1/tenants/acme/batches", json=body, headers=both)
+        assert down.status_code == 503, down.text
+        assert down.json()["error"]["code"] == "unavailable"
+        assert down.json()["error"]["details"] == [{"batch_id": "down-1"}]
+        assert down.headers["Retry-After"] == "5"
+        multi = await client.post(
+            "/v1/batches:multi-tenant",
+            json={"tenants": ["acme", "globex"], "batch": {"items": jobs(1)}},
+            headers=both,
+        )
+        assert multi.status_code == 207, multi.text
+        problems = multi.json()["postedProblems"]
+        assert [problems[t][0]["code"] for t in ("acme", "globex")] == ["unavailable"] * 2
+        assert "not tried" in problems["globex"][0]["message"]
+        await asyncio.to_thread(own_broker.start, keep_data=True)
+        again = await client.post("/v1/tenants/acme/batches?wait=60", json=body, headers=both)
+        assert again.status_code == 200, again.text
+        assert again.json()["counters"]["posted"] == 3
+        assert again.json()["counters"]["succeeded"] == 3
