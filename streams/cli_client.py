@@ -202,7 +202,8 @@ async def watch_status(
 
 
 #: a batch submitted a moment ago may not be known yet (README: status answers 404 until
-#: the aggregator has its first part); `--watch` waits this long for it
+#: the aggregator has heard of it, milliseconds after an HTTP submit, longer after a
+#: submission on the topic); `--watch` waits this long for it
 WATCH_NOT_FOUND_S = 10.0
 
 

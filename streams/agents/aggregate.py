@@ -162,7 +162,9 @@ class Chunk:
             await self.on_part(part, value, event)
             return
         kind = message.get("type")
-        if kind == "cancel":
+        if kind == "accepted":
+            self.on_accepted(message, event)
+        elif kind == "cancel":
             await self.on_cancel(message, event)
         elif kind == "rejected":
             await self.on_rejected(message, event)
@@ -334,6 +336,18 @@ class Chunk:
         finished.put(key, {"finished_at": time.time()})
         metrics.batches_ended["rejected"] += 1
         await self._emit_final(state)
+
+    def on_accepted(self, message: dict[str, Any], event: faust.EventT) -> None:
+        """An HTTP submit published the batch's parts (`submit.publish_new`): the batch is
+        `accepted` from now on, not only once the exploder's first part gets here. Only a
+        batch not known yet: a state already here is of this batch (its part came first) or
+        of an older one under the id (a rejected one, reopened by the part), and stays."""
+        tenant, batch_id = message["tenant"], message["batch_id"]
+        key = batch_key(tenant, batch_id)
+        if key in self.states or _stored_state(key) is not None:
+            return
+        self._seen(self.state(tenant, batch_id, event), event)
+        self.changed.add(key)
 
     async def on_cancel(self, message: dict[str, Any], event: faust.EventT) -> None:
         state = self.state(message["tenant"], message["batch_id"], event)

@@ -18,8 +18,9 @@ from streams.api.kafka_sends import send_all
 from streams.app import app, settings
 from streams.batch_urls import batch_urls
 from streams.errors import SubmissionError
+from streams.messages import encode_event
 from streams.parts import encode_parts
-from streams.topics import batches
+from streams.topics import batches, ledger
 from streams.validation import content_hash, validate_submission
 
 MAX_WAIT_S = 300.0
@@ -100,14 +101,37 @@ async def publish_new(
         )
     if known is None:
         await _check_active_limit(tenant, authorization)
+    # Accepted only once Kafka has every part; else 503, and the same batch_id again is safe
+    # (the exploder skips a part it recorded before with the same content).
+    what = f"batch {batch_id}: submit it again with this batch_id"
+    details = [{"batch_id": batch_id}]
     if known != hashes:
         # New, or some of its parts not recorded yet (they may still be on their way, or the
-        # first submit may have died half-way): publish every part; the exploder skips a
-        # part it recorded before with the same content. Accepted only once Kafka has every
-        # part; else 503, and the same batch_id again is safe for the same reason.
-        what = f"batch {batch_id}: submit it again with this batch_id"
-        await send_all(batches, tenant.encode(), parts, what, [{"batch_id": batch_id}])
-    return {"batch_id": batch_id, "status": "accepted", **batch_urls(tenant, batch_id)}
+        # first submit may have died half-way): publish every part.
+        await send_all(batches, tenant.encode(), parts, what, details)
+    if known is None:
+        # The aggregator knows the batch as `accepted` at once, rather than once the
+        # exploder's first part reaches it (status and cancel would answer 404 until then,
+        # longer behind a backlog on batchwire.batches).
+        accepted = encode_event({"type": "accepted", "tenant": tenant, "batch_id": batch_id})
+        await send_all(ledger, batch_id.encode(), [accepted], what, details)
+    current = "accepted" if known is None else await _status_of(tenant, batch_id, authorization)
+    return {"batch_id": batch_id, "status": current, **batch_urls(tenant, batch_id)}
+
+
+async def _status_of(tenant: str, batch_id: str, authorization: str) -> str:
+    """The status of a batch submitted before (a repeat's 202 says where it is), or
+    `accepted` while the aggregator has not heard of it."""
+    response = await _self_client().get(
+        f"/v1/batches/{batch_id}",
+        params={"tenant": tenant},
+        headers={"Authorization": authorization},
+    )
+    if response.status_code == 404:
+        return "accepted"
+    response.raise_for_status()
+    current: str = response.json()["status"]
+    return current
 
 
 async def _check_active_limit(tenant: str, authorization: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from streams.localkafka import LocalBroker
 from streams.parts import split_parts
 from streams.settings import Secret
-from tests.fixtures.kafka_io import read_for, submit_json
+from tests.fixtures.kafka_io import produce, read_for, submit_json
 from tests.fixtures.targets import TargetApi
 from tests.fixtures.workers import WorkerFactory, WorkerProcess
 
@@ -222,6 +222,7 @@ async def test_idempotent_submit_conflict_isolation_and_cancel(
         assert final["counters"]["succeeded"] == 3
         again = await client.post("/v1/tenants/acme/batches", json=body, headers=ACME)
         assert again.status_code == 202 and again.json()["batch_id"] == "idem-1"
+        assert again.json()["status"] == "completed"  # where the batch is, not `accepted`
         other = await client.post(
             "/v1/tenants/acme/batches", json={**body, "items": jobs(2)}, headers=ACME
         )
@@ -628,3 +629,48 @@ async def test_a_submit_kafka_does_not_take_is_503_and_safe_to_send_again(
         assert again.status_code == 200, again.text
         assert again.json()["counters"]["posted"] == 3
         assert again.json()["counters"]["succeeded"] == 3
+
+
+async def test_a_batch_is_accepted_before_its_first_part_reaches_the_aggregator(
+    worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
+) -> None:
+    """An HTTP submit tells the aggregator at once (an `accepted` event on the ledger), so
+    status and cancel answer before the exploder's first part gets there (behind a backlog
+    on batchwire.batches, that can be long). Played here for a batch whose part comes only
+    later: it is `accepted`, a cancel is taken, and its part, when it comes, ends cancelled
+    without running an item."""
+    worker = worker_factory({"BATCHWIRE_TARGET_URLS": f"acme={target_api.url}"})
+    ledger = f"{topic_prefix}batchwire.ledger"
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        answer = await client.post(
+            "/v1/tenants/acme/batches", json={"batch_id": "early-0", "items": jobs(1)}, headers=ACME
+        )
+        assert answer.status_code == 202
+        records = await read_for(kafka_bootstrap, ledger, 2.0)
+        events = [r.value for r in records if r.key == b"early-0" and r.value.startswith(b"{")]
+        accepted = {"type": "accepted", "tenant": "acme", "batch_id": "early-0"}
+        assert [json.loads(e) for e in events] == [accepted]  # parts and bundles are binary
+
+        early = json.dumps({**accepted, "batch_id": "early-1"}).encode()
+        await produce(kafka_bootstrap, ledger, [(b"early-1", early)])
+        for _ in range(100):
+            status = await client.get("/v1/batches/early-1", headers=ACME)
+            if status.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert status.status_code == 200, status.text
+        assert status.json()["status"] == "accepted"
+        assert status.json()["counters"]["posted"] == 0
+        cancel = await client.post("/v1/batches/early-1/cancel", headers=ACME)
+        assert cancel.status_code == 202, cancel.text
+
+        slow = [{"id": f"s{i}", "method": "GET", "path": f"/slow/300?i={i}"} for i in range(30)]
+        await submit_json(
+            kafka_bootstrap, topic_prefix, {"batch_id": "early-1", "tenant": "acme", "items": slow}
+        )
+        final = await _wait_final(client, "early-1", ACME)
+        assert final["status"] == "cancelled"
+        assert final["counters"]["posted"] == 30
+        assert final["counters"]["processed"] == 30
+        assert final["counters"]["cancelled"] == 30
+        assert target_api.seen == []
