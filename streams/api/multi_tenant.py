@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
-import httpx
 from faust import web
 
 from streams.api.errors import ApiError
@@ -58,10 +56,6 @@ class MultiTenant(ApiView):
             except ApiError as exc:
                 problems[tenant] = [exc.body()["error"]]
                 down = tenant if exc.code == "unavailable" else None
-            except (httpx.HTTPError, aiohttp.ClientError) as exc:
-                message = f"a worker this submit needs did not answer ({exc!r})"
-                problems[tenant] = [unavailable(message).body()["error"]]
-                down = tenant
             else:
                 success[tenant] = accepted["batch_id"]
         answer = {

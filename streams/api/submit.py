@@ -14,7 +14,7 @@ import httpx
 
 from streams import aggregation
 from streams.api.errors import RETRY_AFTER_S, ApiError
-from streams.api.kafka_sends import send_all
+from streams.api.kafka_sends import send_all, unavailable
 from streams.app import app, settings
 from streams.batch_urls import batch_urls
 from streams.errors import SubmissionError
@@ -122,14 +122,9 @@ async def publish_new(
 async def _status_of(tenant: str, batch_id: str, authorization: str) -> str:
     """The status of a batch submitted before (a repeat's 202 says where it is), or
     `accepted` while the aggregator has not heard of it."""
-    response = await _self_client().get(
-        f"/v1/batches/{batch_id}",
-        params={"tenant": tenant},
-        headers={"Authorization": authorization},
-    )
-    if response.status_code == 404:
+    response = await _ask(f"/v1/batches/{batch_id}", authorization, {"tenant": tenant})
+    if response is None:
         return "accepted"
-    response.raise_for_status()
     current: str = response.json()["status"]
     return current
 
@@ -155,12 +150,27 @@ async def each_worker(path: str, authorization: str) -> list[Any]:
     hosts = set(app.router.table_metadata("batch-state")) or {str(app.conf.canonical_url)}
     answers = []
     for host in sorted(hosts):
-        answer = await _self_client().get(
-            f"{host.rstrip('/')}{path}", headers={"Authorization": authorization}
-        )
-        answer.raise_for_status()
+        answer = await _ask(f"{host.rstrip('/')}{path}", authorization)
+        if answer is None:
+            raise unavailable(f"a worker did not know {path} (a rebalance?): try again")
         answers.append(answer.json())
     return answers
+
+
+async def _ask(
+    url: str, authorization: str, params: dict[str, str] | None = None
+) -> httpx.Response | None:
+    """GET one of the API's own URLs from inside a handler (the router forwards a routed
+    one to its owner); None for a 404, 503 `unavailable` when no worker answers it."""
+    try:
+        response = await _self_client().get(
+            url, params=params, headers={"Authorization": authorization}
+        )
+        if response.status_code == 404:
+            return None
+        return response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise unavailable(f"a worker this answer needs did not answer ({exc!r})") from exc
 
 
 async def _submitted_hashes(
@@ -168,12 +178,9 @@ async def _submitted_hashes(
 ) -> dict[str, str] | None:
     """The part hashes the exploder recorded for this batch (asked of the worker that owns
     the tenant's partition), or None when it has none."""
-    response = await _self_client().get(
-        f"/internal/submissions/{tenant}/{batch_id}", headers={"Authorization": authorization}
-    )
-    if response.status_code == 404:
+    response = await _ask(f"/internal/submissions/{tenant}/{batch_id}", authorization)
+    if response is None:
         return None
-    response.raise_for_status()
     hashes: dict[str, str] = response.json()["hashes"]
     return hashes
 

@@ -31,7 +31,7 @@ class ApiView(web.View):
             return await super().dispatch(request)
         except ApiError as exc:
             return self.error_response(exc)
-        except (httpx.HTTPError, aiohttp.ClientError) as exc:  # a lookup on another worker
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:  # faust routing to the owner
             log.warning("%s %s: %r", request.method, request.path, exc)
             message = "a worker this answer needs did not answer: try again"
             return self.error_response(unavailable(message))
