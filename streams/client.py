@@ -43,6 +43,10 @@ __all__ = [
     "verify_webhook",
 ]
 
+#: Attempts of a JSON submit answered 503 `unavailable` (`BatchwireClient.submit`).
+SUBMIT_ATTEMPTS = 3
+#: Seconds before the next attempt when a 503 gives no `Retry-After`.
+RETRY_AFTER_DEFAULT_S = 5.0
 #: The server's own wait on `POST /v1/batch` before it answers 202 instead.
 SYNC_WAIT_S = 30.0
 #: NDJSON lines are sent in chunks of about this size.
@@ -59,7 +63,7 @@ class BatchwireApiError(BatchwireError):
 
     `status` is the HTTP status; `code`, `message` and `details` come from the body's
     `{"error": {...}}`. An answer without that shape (a proxy's error page, say) gets the
-    code `unexpected_response`. `retry_after` holds the `Retry-After` seconds of a 429.
+    code `unexpected_response`. `retry_after` holds the `Retry-After` seconds of a 429 or 503.
     """
 
     def __init__(
@@ -185,11 +189,26 @@ class BatchwireClient:
         """Submit a batch as JSON; the 202 answer `{batch_id, status, status_url, results_url}`.
 
         The server splits it into parts itself; the JSON body may be up to 64 MB (use
-        `submit_ndjson` for larger batches).
+        `submit_ndjson` for larger batches). An answer 503 `unavailable` (Kafka did not take
+        the batch) is tried again after its `Retry-After`, up to `SUBMIT_ATTEMPTS` in all,
+        with the batch id that answer gave, so that the batch is submitted once.
         """
-        answer: dict[str, Any] = await self._request(
-            "POST", f"/v1/tenants/{_segment(tenant)}/batches", json=dict(batch)
-        )
+        url = f"/v1/tenants/{_segment(tenant)}/batches"
+        body = dict(batch)
+        for _ in range(SUBMIT_ATTEMPTS - 1):
+            try:
+                answer: dict[str, Any] = await self._request("POST", url, json=body)
+                return answer
+            except BatchwireApiError as exc:
+                if exc.code != "unavailable":
+                    raise
+                given = [d["batch_id"] for d in exc.details if isinstance(d.get("batch_id"), str)]
+                body.setdefault("batch_id", given[0] if given else None)
+                if body["batch_id"] is None:
+                    raise  # no batch id that makes another try safe
+                wait = exc.retry_after
+                await asyncio.sleep(RETRY_AFTER_DEFAULT_S if wait is None else wait)
+        answer = await self._request("POST", url, json=body)
         return answer
 
     async def submit_ndjson(
