@@ -237,6 +237,10 @@ def http_expectation(mutated: Mutated) -> str | None:
     if mutated.what.startswith(("$.tenant", "$.part", "$.parts")):
         return "invalid_batch_format"  # another tenant than the URL's; parts are the API's
     mutated.raw["tenant"] = "acme"
+    try:
+        json.dumps(mutated.raw, allow_nan=False)
+    except ValueError:
+        return "invalid_json"  # NaN or Infinity in the body's text: not JSON (the API's 400)
     return mutated.code
 
 
