@@ -43,8 +43,10 @@ __all__ = [
     "verify_webhook",
 ]
 
-#: Attempts of a JSON submit answered 503 `unavailable` (`BatchwireClient.submit`).
-SUBMIT_ATTEMPTS = 3
+#: Attempts of a request answered 503 `unavailable` (Kafka or the worker owning the batch
+#: did not answer: a broker restart, a rebalance), for a JSON submit and the requests that
+#: are safe to send again (status, results, cancel).
+ATTEMPTS = 3
 #: Seconds before the next attempt when a 503 gives no `Retry-After`.
 RETRY_AFTER_DEFAULT_S = 5.0
 #: The server's own wait on `POST /v1/batch` before it answers 202 instead.
@@ -185,17 +187,29 @@ class BatchwireClient:
             raise BatchwireApiError.from_response(response)
         return response.json()
 
+    async def _request_again_if_unavailable(self, method: str, url: str, **kwargs: Any) -> Any:
+        """`_request` for a request that is safe to send again (a lookup, a cancel): a 503
+        `unavailable` is tried again after its `Retry-After`, up to `ATTEMPTS` in all."""
+        for _ in range(ATTEMPTS - 1):
+            try:
+                return await self._request(method, url, **kwargs)
+            except BatchwireApiError as exc:
+                if exc.code != "unavailable":
+                    raise
+                await _wait_retry_after(exc)
+        return await self._request(method, url, **kwargs)
+
     async def submit(self, tenant: str, batch: Mapping[str, Any]) -> dict[str, Any]:
         """Submit a batch as JSON; the 202 answer `{batch_id, status, status_url, results_url}`.
 
         The server splits it into parts itself; the JSON body may be up to 64 MB (use
         `submit_ndjson` for larger batches). An answer 503 `unavailable` (Kafka did not take
-        the batch) is tried again after its `Retry-After`, up to `SUBMIT_ATTEMPTS` in all,
+        the batch) is tried again after its `Retry-After`, up to `ATTEMPTS` in all,
         with the batch id that answer gave, so that the batch is submitted once.
         """
         url = f"/v1/tenants/{_segment(tenant)}/batches"
         body = dict(batch)
-        for _ in range(SUBMIT_ATTEMPTS - 1):
+        for _ in range(ATTEMPTS - 1):
             try:
                 answer: dict[str, Any] = await self._request("POST", url, json=body)
                 return answer
@@ -206,8 +220,7 @@ class BatchwireClient:
                 body.setdefault("batch_id", given[0] if given else None)
                 if body["batch_id"] is None:
                     raise  # no batch id that makes another try safe
-                wait = exc.retry_after
-                await asyncio.sleep(RETRY_AFTER_DEFAULT_S if wait is None else wait)
+                await _wait_retry_after(exc)
         answer = await self._request("POST", url, json=body)
         return answer
 
@@ -250,9 +263,11 @@ class BatchwireClient:
     async def status(self, batch_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The batch's status: counters, `item_errors`, timestamps, `metadata`.
 
-        Right after a submit the batch may not be registered yet: that is a `not_found`.
+        Right after a submit the batch may not be registered yet: that is a `not_found`. A
+        503 `unavailable` (the worker owning the batch is down and its partitions not moved
+        yet, or still being read in) is tried again after its `Retry-After`.
         """
-        answer: dict[str, Any] = await self._request(
+        answer: dict[str, Any] = await self._request_again_if_unavailable(
             "GET", f"/v1/batches/{_segment(batch_id)}", params=_tenant_param(tenant)
         )
         return answer
@@ -267,7 +282,8 @@ class BatchwireClient:
     ) -> dict[str, Any]:
         """Poll the status until it is final and return it; `BatchTimeout` after `timeout` s.
 
-        A `not_found` is taken as "not registered yet" and polled again until the timeout.
+        A `not_found` is taken as "not registered yet", and an `unavailable` as a worker
+        taking the batch's partition over; both are polled again until the timeout.
         """
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
@@ -287,7 +303,7 @@ class BatchwireClient:
         try:
             return await self.status(batch_id, tenant)
         except BatchwireApiError as exc:
-            if exc.code == "not_found":
+            if exc.code in ("not_found", "unavailable"):
                 return None
             raise
 
@@ -331,14 +347,14 @@ class BatchwireClient:
             params["cursor"] = cursor
         if status is not None:
             params["status"] = status
-        page: dict[str, Any] = await self._request(
+        page: dict[str, Any] = await self._request_again_if_unavailable(
             "GET", f"/v1/batches/{_segment(batch_id)}/results", params=params
         )
         return page
 
     async def cancel(self, batch_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         """Cancel a batch (items not yet started become `cancelled`); the 202 status."""
-        answer: dict[str, Any] = await self._request(
+        answer: dict[str, Any] = await self._request_again_if_unavailable(
             "POST", f"/v1/batches/{_segment(batch_id)}/cancel", params=_tenant_param(tenant)
         )
         return answer
@@ -370,6 +386,10 @@ class BatchwireClient:
             batch_id = answer["batch_id"]
             raise BatchTimeout(batch_id, f"batch {batch_id} did not end within the wait", answer)
         return list(answer)
+
+
+async def _wait_retry_after(exc: BatchwireApiError) -> None:
+    await asyncio.sleep(RETRY_AFTER_DEFAULT_S if exc.retry_after is None else exc.retry_after)
 
 
 def _segment(value: str) -> str:

@@ -13,7 +13,7 @@ from streams.api.errors import ApiError
 from streams.api.kafka_sends import send_all
 from streams.api.ndjson import body_lines, submit_ndjson
 from streams.api.submit import MAX_PAGE, check_tenant, submit, wait_for_end
-from streams.api.views import ApiView
+from streams.api.views import ApiView, absent
 from streams.app import app
 from streams.batch_urls import batch_urls
 from streams.keys import batch_key
@@ -46,7 +46,7 @@ class BatchView(ApiView):
             state = batch_state.get(batch_key(tenant, batch_id))
             if state is not None:
                 return dict(state)
-        raise ApiError("not_found", f"no batch {batch_id!r} for this key")
+        raise absent(f"no batch {batch_id!r} for this key")
 
 
 @app.page("/v1/tenants/{tenant}/batches", name="submit")
@@ -77,7 +77,9 @@ class Submitted(ApiView):
         if tenant not in self.tenants(request):
             raise ApiError("not_found", "no such batch")
         entry = submissions.get(batch_key(tenant, batch_id))
-        if entry is None or forget_at(entry) <= time.time():  # the exploder forgets it too
+        if entry is None:
+            raise absent("no such batch")
+        if forget_at(entry) <= time.time():  # the exploder forgets it too
             raise ApiError("not_found", "no such batch")
         return self.json({"hashes": entry["hashes"]})
 

@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 import aiohttp
-import httpx
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 from faust import web
 
@@ -15,12 +14,22 @@ from streams import codec
 from streams.api.auth import tenants_of
 from streams.api.errors import ApiError, body_too_large
 from streams.api.kafka_sends import unavailable
-from streams.app import settings
+from streams.app import app, settings
 from streams.errors import SubmissionError
 from streams.http_limits import MAX_BODY_BYTES
 from streams.validation import MAX_JSON_DEPTH, check_depth, check_unicode, may_hold_surrogates
 
 log = logging.getLogger(__name__)
+
+
+def absent(message: str) -> ApiError:
+    """`not_found` for what this worker's tables do not hold, or 503 `unavailable` while it
+    is still taking partitions over (a rebalance, then the tables' recovery from their
+    changelogs): a batch of a partition not read in yet would look absent, and a client
+    told 404 could give up on it."""
+    if app.rebalancing or app.in_recovery:
+        return unavailable("this worker is taking over partitions (a rebalance): try again")
+    return ApiError("not_found", message)
 
 
 class ApiView(web.View):
@@ -31,7 +40,7 @@ class ApiView(web.View):
             return await super().dispatch(request)
         except ApiError as exc:
             return self.error_response(exc)
-        except (httpx.HTTPError, aiohttp.ClientError) as exc:  # faust routing to the owner
+        except aiohttp.ClientError as exc:  # faust's table_route forwarding to the owner
             log.warning("%s %s: %r", request.method, request.path, exc)
             message = "a worker this answer needs did not answer: try again"
             return self.error_response(unavailable(message))

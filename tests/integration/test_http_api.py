@@ -631,6 +631,45 @@ async def test_a_submit_kafka_does_not_take_is_503_and_safe_to_send_again(
         assert again.json()["counters"]["succeeded"] == 3
 
 
+async def test_a_lookup_routed_to_a_dead_worker_is_503_until_its_partitions_move(
+    worker_factory: WorkerFactory,
+) -> None:
+    """A status lookup is forwarded to the worker that owns the batch's partition; with that
+    worker killed (kill -9) and its partitions not yet moved, the lookup answers 503
+    `unavailable` with a Retry-After (not aiohttp's plain 500), and the batch's status once
+    the survivor has taken the partitions over."""
+    fast_failover = ("--session-timeout", "8")
+    first = await asyncio.to_thread(worker_factory, args=fast_failover)
+    second = await asyncio.to_thread(worker_factory, args=fast_failover)
+    batch_ids = [f"owner-{i}" for i in range(16)]  # spread over both workers' partitions
+    async with httpx.AsyncClient(base_url=first.url, timeout=60) as client:
+        for batch_id in batch_ids:
+            done = await client.post(
+                "/v1/tenants/acme/batches?wait=30",
+                json={"batch_id": batch_id, "items": jobs(1)},
+                headers=ACME,
+            )
+            assert done.status_code == 200, done.text
+        await asyncio.to_thread(second.stop, kill=True)
+        answers = [await client.get(f"/v1/batches/{b}", headers=ACME) for b in batch_ids]
+        assert {a.status_code for a in answers} == {200, 503}, [a.text for a in answers]
+        dead = [a for a in answers if a.status_code == 503]
+        assert {a.json()["error"]["code"] for a in dead} == {"unavailable"}
+        assert {a.headers["Retry-After"] for a in dead} == {"5"}
+        waiting = set(batch_ids)
+        for _ in range(150):  # bounded: ~60 s for the session timeout and the rebalance
+            for batch_id in sorted(waiting):
+                answer = await client.get(f"/v1/batches/{batch_id}", headers=ACME)
+                assert answer.status_code in (200, 503), answer.text
+                if answer.status_code == 200:
+                    assert answer.json()["status"] == "completed"
+                    waiting.discard(batch_id)
+            if not waiting:
+                break
+            await asyncio.sleep(0.4)
+        assert not waiting, f"still not answered after the rebalance: {sorted(waiting)}"
+
+
 async def test_a_batch_is_accepted_before_its_first_part_reaches_the_aggregator(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str, target_api: TargetApi
 ) -> None:
