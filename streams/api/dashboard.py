@@ -6,6 +6,7 @@ worker (each holds the batches of its own partitions), refreshing itself every s
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections import Counter
 from importlib import resources
@@ -14,6 +15,7 @@ from typing import Any
 from faust import web
 
 from streams import aggregation
+from streams.api.kafka_sends import unavailable
 from streams.api.submit import each_worker
 from streams.api.views import ApiView
 from streams.app import app
@@ -22,6 +24,8 @@ from streams.reused_scans import ReusedScans
 from streams.tables import batch_state
 
 SHOWN_BATCHES = 100
+#: batch states read between two turns of the event loop (~5 ms of reading)
+STATES_PER_TURN = 1000
 PAGE = resources.files("streams.web").joinpath("dashboard.html").read_text()
 
 
@@ -59,18 +63,32 @@ class LocalBatches(ApiView):
 
     async def get(self, request: web.Request) -> web.Response:
         tenants = self.tenants(request)
-        return self.json(_scans.answer(tenants, lambda: _batches_of(tenants)))
+        return self.json(await _scans.answer(tenants, lambda: _batches_of(tenants)))
 
 
 #: the last answers of `_batches_of`, reused while they are fresh (`streams.reused_scans`)
 _scans = ReusedScans()
 
 
-def _batches_of(tenants: frozenset[str]) -> dict[str, Any]:
-    """The tenants' batches on this worker: counts per status, the last updated rows."""
+async def _batches_of(tenants: frozenset[str]) -> dict[str, Any]:
+    """The tenants' batches on this worker: counts per status, the last updated rows. The
+    read gives the event loop a turn every `STATES_PER_TURN` states, so that a table of
+    100,000s of batches does not hold every other request and agent for seconds."""
+    try:
+        return await _read_batches_of(tenants)
+    except RuntimeError as exc:
+        if "changed size during iteration" not in str(exc):
+            raise
+        # a rebalance gave or took a partition of the store during the read
+        raise unavailable("this worker's partitions changed while read: try again") from exc
+
+
+async def _read_batches_of(tenants: frozenset[str]) -> dict[str, Any]:
     counts: dict[str, Counter[str]] = {}
     latest: list[tuple[str, str, aggregation.State]] = []  # a heap, oldest first
-    for key, state in batch_state.items():
+    for n, (key, state) in enumerate(batch_state.items(), 1):
+        if n % STATES_PER_TURN == 0:
+            await asyncio.sleep(0)
         tenant = split_batch_key(key)[0]
         if tenant not in tenants:
             continue
