@@ -120,6 +120,16 @@ def status(broker: LocalBroker) -> None:
     "the others (a worker killed with kill -9 stalls its partitions this long).",
 )
 @click.option(
+    "--stop-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(1.0, 600.0),
+    help="Seconds a stopping worker (SIGTERM, Ctrl-C, a fault) waits for its orderly stop "
+    "(offset commits, producer flush) before it ends without it, as when Kafka is "
+    "unreachable; what was not committed is redelivered. A second SIGTERM or Ctrl-C ends "
+    "it at once.",
+)
+@click.option(
     "--release-window",
     default=RELEASE_WINDOW,
     show_default=True,
@@ -144,6 +154,7 @@ def worker(
     retry_non_idempotent: bool,
     retention_days: float,
     session_timeout: float,
+    stop_timeout: float,
     release_window: int,
     shared_window: int,
 ) -> None:
@@ -157,6 +168,7 @@ def worker(
         retry_non_idempotent=retry_non_idempotent,
         retention_days=retention_days,
         session_timeout_s=session_timeout,
+        stop_timeout_s=stop_timeout,
         release_window=release_window,
         shared_window=shared_window,
     )

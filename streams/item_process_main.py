@@ -47,9 +47,10 @@ def main(argv: list[str]) -> int:
 async def _serve(cluster_id: str) -> int:
     """Process items until stopped; `cluster_id`: the worker's Kafka cluster (its offsets'
     and tables'), which this process ends on leaving (`streams.cluster_watch`)."""
-    from streams import cluster_watch, publish
+    from streams import cluster_watch, publish, stop_deadline
     from streams.agents.process import ItemProcessor, controls
     from streams.app import app, settings
+    from streams.options import options
     from streams.topics import controls as controls_topic
 
     loop = asyncio.get_running_loop()
@@ -59,12 +60,17 @@ async def _serve(cluster_id: str) -> int:
         if not stopped.done():
             stopped.set_result(status)
 
+    def on_signal(received: signal.Signals) -> None:
+        if stopped.done():  # told twice
+            stop_deadline.end_now(f"{received.name} received again while stopping")
+        stop(0)
+
     async def fault(exc: BaseException) -> None:
         stop(1)
 
     publish.on_fault(fault)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop, 0)
+        loop.add_signal_handler(signum, on_signal, signum)
     if cluster_id:
         cluster_watch.expect(cluster_id)
     # kept until the end: stopping waits on Kafka, which a gone cluster never answers
@@ -92,6 +98,7 @@ async def _serve(cluster_id: str) -> int:
         log.critical("%s ended: %r", tasks[task] or "watching the worker", exc, exc_info=exc)
         return 1
     finally:
+        stop_deadline.arm(options.stop_timeout_s, "the item process was told to stop")
         for task in tasks:
             task.cancel()  # the processor finishes its running items and commits
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -33,6 +33,9 @@ class WorkerOptions:
     #: (faust's default; 6 is the broker's minimum, and faust wants at most its 90 s
     #: request timeout)
     session_timeout_s: float = 60.0
+    #: seconds a stopping worker waits for its orderly stop (commits, flushes) before it
+    #: ends without it (`streams.stop_deadline`): Kafka unreachable, the stop never ends
+    stop_timeout_s: float = 30.0
     #: items of one batch on `batchwire.items` without a result, at most: smaller lets
     #: another tenant's small batch wait less behind a big one, at some throughput
     release_window: int = RELEASE_WINDOW

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import signal
+
+import faust
+
+from streams import stop_deadline
 from streams.options import WorkerOptions, options
+
+
+class Worker(faust.Worker):
+    """Faust's worker, with a deadline on its stop (`streams.stop_deadline`): it ends within
+    `options.stop_timeout_s` of being told to stop (a signal, or a crash), and at once on a
+    second SIGTERM or Ctrl-C."""
+
+    def _schedule_shutdown(self, received: signal.Signals) -> None:  # mode's, every signal
+        if self._signal_stop_time:  # mode ignores a second one
+            stop_deadline.end_now(f"{received.name} received again while stopping")
+        super()._schedule_shutdown(received)
+
+    async def stop(self) -> None:
+        stop_deadline.arm(options.stop_timeout_s, "the worker was told to stop")
+        await super().stop()
 
 
 def prepare_process(tunables: WorkerOptions | None) -> None:
@@ -51,7 +71,7 @@ def run_worker(
     app.conf.canonical_url = URL(canonical_url or f"http://{web_host}:{settings.web_port}")
     app.conf.broker_session_timeout = options.session_timeout_s
     install_parse_error_answers(app.web.web_app)  # type: ignore[attr-defined]  # aiohttp's driver
-    worker = app.Worker(loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG (its handler spins on every
     # record), so every debug call in aiokafka and faust built a record (9.9% of a py-spy
     # profile of 10-item batches run one at a time). Without it the root logger keeps

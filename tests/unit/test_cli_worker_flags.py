@@ -46,3 +46,21 @@ def test_negative_processes_are_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["worker", "--processes", "-1"])
     assert result.exit_code == 2
     assert "--processes" in result.output
+
+
+def test_stop_timeout_reaches_the_worker_and_defaults_to_30(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(streams.worker, "run_worker", lambda **kw: seen.update(kw))
+    assert CliRunner().invoke(main, ["worker"]).exit_code == 0
+    assert seen["tunables"].stop_timeout_s == 30.0
+    assert CliRunner().invoke(main, ["worker", "--stop-timeout", "5"]).exit_code == 0
+    assert seen["tunables"].stop_timeout_s == 5.0
+
+
+@pytest.mark.parametrize("seconds", ["0", "601", "never"])
+def test_a_stop_timeout_out_of_range_is_a_usage_error(seconds: str) -> None:
+    result = CliRunner().invoke(main, ["worker", "--stop-timeout", seconds])
+    assert result.exit_code == 2
+    assert "--stop-timeout" in result.output

@@ -1,0 +1,47 @@
+"""A worker told to stop ends within its stop timeout, whether Kafka answers or not.
+
+Faust's orderly stop commits offsets and flushes the producer. While the broker is
+unreachable both wait for it: a worker sent SIGTERM (or Ctrl-C) with its broker down sat
+in "Wait for streams..." for minutes (faust's producer gives up after 20), and mode's
+worker ignores a second signal. Ending the process at the deadline is what a `kill -9`
+does, and that loses nothing: events whose offsets were not committed are redelivered
+to whichever worker takes their partitions, and counted once (`streams.agents.aggregate`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+log = logging.getLogger(__name__)
+
+#: the exit status of a worker that did not stop in time, or was told twice
+EXIT_STATUS = 1
+
+_armed = threading.Lock()
+
+
+def arm(timeout_s: float, why: str) -> None:
+    """End the process `timeout_s` from now unless it has ended by then (once per process:
+    later calls keep the first deadline). The timer is a daemon thread: it neither delays
+    a normal exit nor depends on the event loop, which a stop may leave waiting."""
+    if not _armed.acquire(blocking=False):
+        return
+    timer = threading.Timer(timeout_s, end_now, (f"{why}: not stopped within {timeout_s:g} s",))
+    timer.daemon = True
+    timer.start()
+
+
+def end_now(why: str) -> None:
+    """Log why and end the process at once, without the orderly stop."""
+    log.critical(
+        "%s; ending without the orderly stop (is Kafka reachable?): what was not committed "
+        "is redelivered and counted once",
+        why,
+    )
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_STATUS)

@@ -1,0 +1,95 @@
+"""A worker told to stop while Kafka is unreachable ends in bounded time
+(`streams.stop_deadline`), and the batch it held runs to an exact end after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import httpx
+import pytest
+
+from streams.localkafka import LocalBroker
+from tests.fixtures.accounting import HANDLER_MODULES
+from tests.fixtures.workers import WorkerFactory, WorkerProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ACME = {"Authorization": "Bearer key-acme"}
+ITEMS = 400
+#: a worker that ignored its stop timeout would sit in faust's stop for minutes (its
+#: producer gives up after 20); this is how long the test waits for an exit
+EXIT_WAIT_S = 40.0
+
+
+async def _exit_status(worker: WorkerProcess) -> int | None:
+    assert worker.proc is not None
+    try:
+        return await asyncio.to_thread(worker.proc.wait, EXIT_WAIT_S)
+    except Exception:  # subprocess.TimeoutExpired: still running
+        return None
+
+
+async def _status(client: httpx.AsyncClient, batch_id: str) -> dict[str, Any] | None:
+    try:
+        answer = await client.get(f"/v1/batches/{batch_id}", headers=ACME)
+    except httpx.HTTPError:
+        return None
+    return answer.json() if answer.status_code == 200 else None
+
+
+async def test_a_worker_told_to_stop_with_kafka_down_ends_and_loses_nothing(
+    own_broker: LocalBroker, worker_factory: WorkerFactory
+) -> None:
+    """With the broker stopped mid-batch, a worker sent SIGTERM ends at its `--stop-timeout`
+    (status 1, saying why) instead of waiting for Kafka in faust's stop, and one sent SIGINT
+    twice ends at the second. With the broker back, the restarted workers finish the batch
+    with every item counted once."""
+    env = {**HANDLER_MODULES, "BATCHWIRE_KAFKA_BOOTSTRAP": own_broker.bootstrap}
+    quick_failover = ("--session-timeout", "6")
+    patient = await asyncio.to_thread(
+        worker_factory, env, args=(*quick_failover, "--stop-timeout", "3")
+    )
+    hasty = await asyncio.to_thread(worker_factory, env, args=quick_failover)
+    items = [
+        {"namespace": "faults", "action": "work", "params": {"i": i, "ms": 400}}
+        for i in range(ITEMS)
+    ]
+    async with httpx.AsyncClient(base_url=patient.url, timeout=30) as client:
+        sent = await client.post(
+            "/v1/tenants/acme/batches", json={"batch_id": "stop-1", "items": items}, headers=ACME
+        )
+        assert sent.status_code == 202, sent.text
+        for _ in range(100):  # bounded: ~20 s for the first results
+            status = await _status(client, "stop-1")
+            if status is not None and status["counters"]["processed"] > 0:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("no item of the batch ran")
+        assert status["status"] == "in_progress", status  # the outage falls mid-batch
+
+        await asyncio.to_thread(own_broker.stop)
+        assert patient.proc is not None and hasty.proc is not None
+        patient.proc.send_signal(signal.SIGTERM)
+        hasty.proc.send_signal(signal.SIGINT)
+        await asyncio.sleep(1)
+        hasty.proc.send_signal(signal.SIGINT)
+        assert await _exit_status(hasty) == 1
+        assert "SIGINT received again while stopping" in hasty.log_path.read_text()
+        assert await _exit_status(patient) == 1
+        assert "not stopped within 3 s" in patient.log_path.read_text()
+
+        await asyncio.to_thread(own_broker.start, keep_data=True)
+        await asyncio.gather(asyncio.to_thread(patient.start), asyncio.to_thread(hasty.start))
+        for _ in range(300):  # bounded: ~60 s for the rest of the batch
+            status = await _status(client, "stop-1")
+            if status is not None and status["finished_at"]:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"the batch did not end after the restart: {status}")
+    assert status["status"] == "completed", status
+    counters = status["counters"]
+    assert (counters["posted"], counters["processed"], counters["succeeded"]) == (ITEMS,) * 3
