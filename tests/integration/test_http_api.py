@@ -610,16 +610,18 @@ async def test_a_submit_kafka_does_not_take_is_503_and_safe_to_send_again(
         )
         assert ready.status_code == 200, ready.text
         await asyncio.to_thread(own_broker.stop)
-        down = await client.post("/v1/tenants/acme/batches", json=body, headers=both)
+        down, multi = await asyncio.gather(  # at once: each waits out the send timeout
+            client.post("/v1/tenants/acme/batches", json=body, headers=both),
+            client.post(
+                "/v1/batches:multi-tenant",
+                json={"tenants": ["acme", "globex"], "batch": {"items": jobs(1)}},
+                headers=both,
+            ),
+        )
         assert down.status_code == 503, down.text
         assert down.json()["error"]["code"] == "unavailable"
         assert down.json()["error"]["details"] == [{"batch_id": "down-1"}]
         assert down.headers["Retry-After"] == "5"
-        multi = await client.post(
-            "/v1/batches:multi-tenant",
-            json={"tenants": ["acme", "globex"], "batch": {"items": jobs(1)}},
-            headers=both,
-        )
         assert multi.status_code == 207, multi.text
         problems = multi.json()["postedProblems"]
         assert [problems[t][0]["code"] for t in ("acme", "globex")] == ["unavailable"] * 2
