@@ -114,24 +114,24 @@ async def submit_file(
 ) -> str:
     ndjson = _is_ndjson(path)
     fields = {} if ndjson else json_batch_fields(path)
-    items = ndjson_items(path) if ndjson else json_batch_items(path)
+    read_items = ndjson_items if ndjson else json_batch_items
     if batch_id:
         fields["batch_id"] = batch_id
     if kafka is not None:  # one message per part: the parts are built in memory here
         async with KafkaBatches(kafka, topic_prefix=prefix) as topic:
-            return await topic.submit({**fields, "tenant": tenant, "items": list(items)})
+            return await topic.submit({**fields, "tenant": tenant, "items": list(read_items(path))})
     callback = fields.get("callback") or {}
     async with BatchwireClient(url, key) as client:
         if _fields_too_long_for_a_url(fields, path):
             # metadata or headers that the NDJSON route's query string cannot carry (the
             # server refuses request lines over 16 KB): the JSON route, the file held whole
-            answer = await client.submit(tenant, {**fields, "items": list(items)})
+            answer = await client.submit(tenant, {**fields, "items": list(read_items(path))})
             return str(answer["batch_id"])
         # both kinds of file go as NDJSON: read and sent item by item, never held whole
         try:
             answer = await client.submit_ndjson(
                 tenant,
-                items,
+                lambda: read_items(path),  # read again for another try after a 503
                 batch_id=fields.get("batch_id"),
                 callback_url=callback.get("url"),
                 callback_mode=callback.get("mode"),

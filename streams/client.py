@@ -19,7 +19,15 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import quote
@@ -44,8 +52,8 @@ __all__ = [
 ]
 
 #: Attempts of a request answered 503 `unavailable` (Kafka or the worker owning the batch
-#: did not answer: a broker restart, a rebalance), for a JSON submit and the requests that
-#: are safe to send again (status, results, cancel).
+#: did not answer: a broker restart, a rebalance), for a submit and the requests that are
+#: safe to send again (status, results, cancel).
 ATTEMPTS = 3
 #: Seconds before the next attempt when a 503 gives no `Retry-After`.
 RETRY_AFTER_DEFAULT_S = 5.0
@@ -53,6 +61,8 @@ RETRY_AFTER_DEFAULT_S = 5.0
 SYNC_WAIT_S = 30.0
 #: NDJSON lines are sent in chunks of about this size.
 NDJSON_CHUNK_BYTES = 64 * 1024
+#: the items of an NDJSON submission
+Items = Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
 #: How long a Kafka consumer waits for records in one fetch, in milliseconds.
 FETCH_TIMEOUT_MS = 500
 
@@ -204,30 +214,21 @@ class BatchwireClient:
 
         The server splits it into parts itself; the JSON body may be up to 64 MB (use
         `submit_ndjson` for larger batches). An answer 503 `unavailable` (Kafka did not take
-        the batch) is tried again after its `Retry-After`, up to `ATTEMPTS` in all,
-        with the batch id that answer gave, so that the batch is submitted once.
+        the batch) is tried again (`_submit_tries`).
         """
         url = f"/v1/tenants/{_segment(tenant)}/batches"
-        body = dict(batch)
-        for _ in range(ATTEMPTS - 1):
-            try:
-                answer: dict[str, Any] = await self._request("POST", url, json=body)
-                return answer
-            except BatchwireApiError as exc:
-                if exc.code != "unavailable":
-                    raise
-                given = [d["batch_id"] for d in exc.details if isinstance(d.get("batch_id"), str)]
-                body.setdefault("batch_id", given[0] if given else None)
-                if body["batch_id"] is None:
-                    raise  # no batch id that makes another try safe
-                await _wait_retry_after(exc)
-        answer = await self._request("POST", url, json=body)
-        return answer
+
+        async def send(batch_id: str | None) -> dict[str, Any]:
+            body = dict(batch) if batch_id is None else {**batch, "batch_id": batch_id}
+            answer: dict[str, Any] = await self._request("POST", url, json=body)
+            return answer
+
+        return await self._submit_tries(send, batch.get("batch_id"))
 
     async def submit_ndjson(
         self,
         tenant: str,
-        items: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
+        items: Items | Callable[[], Items],
         *,
         batch_id: str | None = None,
         callback_url: str | None = None,
@@ -241,24 +242,54 @@ class BatchwireClient:
 
         The body is never built in memory: `items` (a plain or async iterable) is read
         while the request is sent. The batch-level fields travel in the query string.
+        `items` may also be a function that gives them afresh (reading a file again, say):
+        then an answer 503 `unavailable` is tried again as `submit` does (`_submit_tries`);
+        items already read once cannot be sent again, so an iterable is sent once.
         """
-        params = _ndjson_params(
-            batch_id=batch_id,
-            callback_url=callback_url,
-            callback_mode=callback_mode,
-            metadata=metadata,
-            deadline_s=deadline_s,
-            stop_on_failure=stop_on_failure,
-            headers=headers,
-        )
-        answer: dict[str, Any] = await self._request(
-            "POST",
-            f"/v1/tenants/{_segment(tenant)}/batches",
-            params=params,
-            content=_ndjson_chunks(items),
-            headers={"Content-Type": "application/x-ndjson"},
-        )
-        return answer
+        url = f"/v1/tenants/{_segment(tenant)}/batches"
+
+        async def send(batch_id: str | None) -> dict[str, Any]:
+            params = _ndjson_params(
+                batch_id=batch_id,
+                callback_url=callback_url,
+                callback_mode=callback_mode,
+                metadata=metadata,
+                deadline_s=deadline_s,
+                stop_on_failure=stop_on_failure,
+                headers=headers,
+            )
+            answer: dict[str, Any] = await self._request(
+                "POST",
+                url,
+                params=params,
+                content=_ndjson_chunks(items() if callable(items) else items),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+            return answer
+
+        if not callable(items):
+            return await send(batch_id)
+        return await self._submit_tries(send, batch_id)
+
+    async def _submit_tries(
+        self, send: Callable[[str | None], Awaitable[dict[str, Any]]], batch_id: str | None
+    ) -> dict[str, Any]:
+        """`send(batch_id)`, and after an answer 503 `unavailable` (Kafka did not take the
+        batch, or not all of it) again after its `Retry-After`, up to `ATTEMPTS` in all,
+        with the batch id that answer gave when the client set none: the server publishes
+        what is missing of a batch it has in part, so the batch is submitted once."""
+        for _ in range(ATTEMPTS - 1):
+            try:
+                return await send(batch_id)
+            except BatchwireApiError as exc:
+                if exc.code != "unavailable":
+                    raise
+                given = [d["batch_id"] for d in exc.details if isinstance(d.get("batch_id"), str)]
+                batch_id = batch_id or (given[0] if given else None)
+                if batch_id is None:
+                    raise  # no batch id that makes another try safe
+                await _wait_retry_after(exc)
+        return await send(batch_id)
 
     async def status(self, batch_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The batch's status: counters, `item_errors`, timestamps, `metadata`.
@@ -424,9 +455,7 @@ def _ndjson_params(
     return {name: value for name, value in params.items() if value is not None}
 
 
-async def _each(
-    items: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
-) -> AsyncIterator[Mapping[str, Any]]:
+async def _each(items: Items) -> AsyncIterator[Mapping[str, Any]]:
     """A plain or async iterable, as an async iterator."""
     if isinstance(items, AsyncIterable):
         async for item in items:
@@ -436,9 +465,7 @@ async def _each(
             yield item
 
 
-async def _ndjson_chunks(
-    items: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
-) -> AsyncIterator[bytes]:
+async def _ndjson_chunks(items: Items) -> AsyncIterator[bytes]:
     """The NDJSON body, one JSON line per item, in chunks of about `NDJSON_CHUNK_BYTES`."""
     buffer = bytearray()
     async for item in _each(items):

@@ -110,3 +110,37 @@ async def test_a_wait_polls_through_unavailable_answers() -> None:
         final = await client.wait("b-1", timeout=30, poll_s=0)
     assert final["status"] == "completed"
     assert calls == 2 * ATTEMPTS + 1
+
+
+async def test_an_ndjson_submit_of_items_given_afresh_is_tried_again_with_the_batch_id() -> None:
+    tries: list[tuple[str | None, bytes]] = []
+
+    async def api(request: web.Request) -> web.Response:
+        tries.append((request.query.get("batch_id"), await request.read()))
+        if len(tries) == 1:
+            return unavailable("gen-1")
+        return web.json_response({"batch_id": request.query["batch_id"]}, status=202)
+
+    lines = [{"namespace": "batchwire", "action": "noop", "params": {"i": i}} for i in range(3)]
+    async with serve(api) as url, BatchwireClient(url, "key-acme") as client:
+        answer = await client.submit_ndjson("acme", lambda: iter(lines))
+    assert answer == {"batch_id": "gen-1"}
+    assert [batch_id for batch_id, _ in tries] == [None, "gen-1"]
+    sent = [[json.loads(line) for line in body.splitlines()] for _, body in tries]
+    assert sent == [lines, lines]  # every item both times, read afresh
+
+
+async def test_an_ndjson_submit_of_an_iterable_is_sent_once() -> None:
+    calls = 0
+
+    async def api(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        await request.read()
+        return unavailable("gen-1")
+
+    async with serve(api) as url, BatchwireClient(url, "key-acme") as client:
+        with pytest.raises(BatchwireApiError) as raised:
+            await client.submit_ndjson("acme", iter(ITEMS))
+    assert raised.value.code == "unavailable"
+    assert calls == 1
