@@ -9,15 +9,49 @@ worker that finds another cluster moves the old contents aside, to
 `<data dir>.cluster-<old id>`, and starts empty: the tables then hold what the current
 cluster's changelogs hold, and the old state (of batches the lost cluster held) stays on
 disk for whoever wants to look at it.
+
+A data dir is one worker's (`lock`): a second worker started on it by mistake stopped at
+nothing and opened the same RocksDB stores as their partitions moved between the two.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from pathlib import Path
+from typing import IO
+
+from streams.errors import InUse
 
 log = logging.getLogger(__name__)
 CLUSTER_ID_FILE = "kafka-cluster-id"
+#: the open lock files of this process's data dirs: a lock lasts as long as its file is open
+_held: dict[Path, IO[str]] = {}
+
+
+def lock(data_dir: Path) -> None:
+    """Hold `<data dir>.lock`, beside the data dir (`claim` may move the dir itself
+    aside), until this process ends; `InUse` when another process holds it."""
+    path = data_dir.with_name(f"{data_dir.name}.lock")
+    if path in _held:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise InUse(
+            f"the data dir {data_dir} (BATCHWIRE_DATA_DIR) is in use by another worker"
+            f"{f' (pid {holder})' if holder else ''}: each worker needs its own"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _held[path] = handle
 
 
 def claim(data_dir: Path, cluster_id: str) -> Path | None:

@@ -2,6 +2,7 @@
 
 BatchwireError
 ├── ConfigError            a setting in the environment is malformed
+├── InUse                  the worker's web port or data dir is another process's
 ├── BrokerError            the local Kafka broker cannot be fetched, started or reached
 ├── TopicsMissing          the pipeline's topics are gone from the cluster
 ├── ClusterChanged         the Kafka cluster answering is not the one the worker started on
@@ -21,6 +22,10 @@ class BatchwireError(Exception):
 
 class ConfigError(BatchwireError):
     """A setting in the environment is malformed."""
+
+
+class InUse(BatchwireError):
+    """The worker's web port or data dir is taken by another process (another worker)."""
 
 
 class BrokerError(BatchwireError):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+import socket
 
 import faust
 
 from streams import stop_deadline
+from streams.errors import InUse
 from streams.options import WorkerOptions, options
 
 
@@ -61,6 +63,8 @@ def run_worker(
     from streams.topics import declare_topics
 
     prepare_process(tunables)
+    check_port_free(web_host, settings.web_port)  # before Kafka: faust binds it last
+    data_dir.lock(settings.data_dir)
     fetch_wait.install()
     paused_fetch.install()
     started_on = asyncio.run(declare_topics(settings.kafka_bootstrap))
@@ -79,3 +83,21 @@ def run_worker(
     worker.spinner = None
     heap.freeze_startup_objects()
     worker.execute_from_commandline()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """`InUse` when another process listens on the worker's web port. Faust binds it only
+    once the worker has started everything else (joined its groups too), and then fails
+    with a traceback."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InUse(
+                f"the web port {host}:{port} (BATCHWIRE_WEB_PORT) is in use ({exc.strerror}): "
+                "each worker needs its own"
+            ) from None
