@@ -10,8 +10,9 @@ worker that finds another cluster moves the old contents aside, to
 cluster's changelogs hold, and the old state (of batches the lost cluster held) stays on
 disk for whoever wants to look at it.
 
-A data dir is one worker's (`lock`): a second worker started on it by mistake stopped at
-nothing and opened the same RocksDB stores as their partitions moved between the two.
+A data dir is one worker's (`lock`): a second worker started on it by mistake ran
+without a word, and the two would open the same RocksDB stores as partitions moved
+between them.
 """
 
 from __future__ import annotations
