@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from streams.localkafka import LocalBroker
-from tests.fixtures.accounting import HANDLER_MODULES
+from tests.fixtures.accounting import HANDLER_MODULES, wait_final_status
 from tests.fixtures.workers import WorkerFactory, WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -23,12 +23,8 @@ ITEMS = 400
 EXIT_WAIT_S = 40.0
 
 
-async def _exit_status(worker: WorkerProcess) -> int | None:
-    assert worker.proc is not None
-    try:
-        return await asyncio.to_thread(worker.proc.wait, EXIT_WAIT_S)
-    except Exception:  # subprocess.TimeoutExpired: still running
-        return None
+async def _exit_status(worker: WorkerProcess) -> int:
+    return await asyncio.to_thread(worker.exit_status, EXIT_WAIT_S)
 
 
 async def _status(client: httpx.AsyncClient, batch_id: str) -> dict[str, Any] | None:
@@ -83,13 +79,8 @@ async def test_a_worker_told_to_stop_with_kafka_down_ends_and_loses_nothing(
 
         await asyncio.to_thread(own_broker.start, keep_data=True)
         await asyncio.gather(asyncio.to_thread(patient.start), asyncio.to_thread(hasty.start))
-        for _ in range(300):  # bounded: ~60 s for the rest of the batch
-            status = await _status(client, "stop-1")
-            if status is not None and status["finished_at"]:
-                break
-            await asyncio.sleep(0.2)
-        else:
-            raise AssertionError(f"the batch did not end after the restart: {status}")
+    status = await wait_final_status([patient.url, hasty.url], "stop-1", timeout=60)
+    assert status is not None, "the batch did not end after the restart"
     assert status["status"] == "completed", status
     counters = status["counters"]
     assert (counters["posted"], counters["processed"], counters["succeeded"]) == (ITEMS,) * 3
