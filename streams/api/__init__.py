@@ -1,8 +1,8 @@
 """The HTTP API on Faust web views: submit, status, results, cancel, health.
 
-Lookups are routed with `@app.table_route` to the worker that owns the batch's partition,
-so any worker answers any route.  Submissions go straight to Kafka (a routed request would
-lose its body).
+Lookups are routed (`streams.api.views.routed`, on `@app.table_route`) to the worker that
+owns the batch's partition, so any worker answers any route.  Submissions go straight to
+Kafka (a routed request would lose its body).
 """
 
 from streams.api import (

@@ -13,7 +13,7 @@ from streams.api.errors import ApiError
 from streams.api.kafka_sends import send_all
 from streams.api.ndjson import body_lines, submit_ndjson
 from streams.api.submit import MAX_PAGE, check_tenant, submit, wait_for_end
-from streams.api.views import ApiView, absent
+from streams.api.views import ApiView, absent, check_settled, routed
 from streams.app import app
 from streams.batch_urls import batch_urls
 from streams.keys import batch_key
@@ -41,7 +41,9 @@ def _wait_seconds(request: web.Request) -> float | None:
 
 class BatchView(ApiView):
     def state_or_404(self, request: web.Request, batch_id: str) -> dict[str, Any]:
-        """The batch's state on this worker, among the key's tenants; else 404."""
+        """The batch's state on this worker, among the key's tenants; else 404 (503 while
+        the worker is taking partitions over)."""
+        check_settled()
         for tenant in sorted(self.lookup_tenants(request)):
             state = batch_state.get(batch_key(tenant, batch_id))
             if state is not None:
@@ -72,7 +74,7 @@ class Submit(ApiView):
 class Submitted(ApiView):
     """The exploder's idempotency record of a batch (for `submit`, on any worker)."""
 
-    @app.table_route(table=submissions, match_info="tenant")  # type: ignore[arg-type]
+    @routed(submissions, "tenant")
     async def get(self, request: web.Request, tenant: str, batch_id: str) -> web.Response:
         if tenant not in self.tenants(request):
             raise ApiError("not_found", "no such batch")
@@ -86,7 +88,7 @@ class Submitted(ApiView):
 
 @app.page("/v1/batches/{batch_id}", name="status")
 class Status(BatchView):
-    @app.table_route(table=batch_state, match_info="batch_id")  # type: ignore[arg-type]
+    @routed(batch_state, "batch_id")
     async def get(self, request: web.Request, batch_id: str) -> web.Response:
         state = self.state_or_404(request, batch_id)
         return self.json(status_answer(state))
@@ -94,7 +96,7 @@ class Status(BatchView):
 
 @app.page("/v1/batches/{batch_id}/results", name="results")
 class Results(BatchView):
-    @app.table_route(table=batch_state, match_info="batch_id")  # type: ignore[arg-type]
+    @routed(batch_state, "batch_id")
     async def get(self, request: web.Request, batch_id: str) -> web.Response:
         state = self.state_or_404(request, batch_id)
         cursor, limit = _page(request)
@@ -135,7 +137,7 @@ def _page(request: web.Request) -> tuple[int, int]:
 
 @app.page("/v1/batches/{batch_id}/cancel", name="cancel")
 class Cancel(BatchView):
-    @app.table_route(table=batch_state, match_info="batch_id")  # type: ignore[arg-type]
+    @routed(batch_state, "batch_id")
     async def post(self, request: web.Request, batch_id: str) -> web.Response:
         state = self.state_or_404(request, batch_id)
         event = {"type": "cancel", "tenant": state["tenant"], "batch_id": batch_id}
@@ -151,5 +153,6 @@ class Active(ApiView):
     async def get(self, request: web.Request, tenant: str) -> web.Response:
         if tenant not in self.tenants(request):
             raise ApiError("not_found", "no such tenant for this key")
+        check_settled()
         prefix = batch_key(tenant, "")
         return self.json({"active": sum(1 for key in active_batches if key.startswith(prefix))})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 from faust import web
+from faust.types.tables import CollectionT
 
 from streams import codec
 from streams.api.auth import tenants_of
@@ -21,6 +24,11 @@ from streams.validation import MAX_JSON_DEPTH, check_depth, check_unicode, may_h
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[..., Awaitable[Any]]
+
+
+TAKING_OVER = "this worker is taking over partitions (a rebalance): try again"
+
 
 def absent(message: str) -> ApiError:
     """`not_found` for what this worker's tables do not hold, or 503 `unavailable` while it
@@ -28,8 +36,38 @@ def absent(message: str) -> ApiError:
     changelogs): a batch of a partition not read in yet would look absent, and a client
     told 404 could give up on it."""
     if app.rebalancing or app.in_recovery:
-        return unavailable("this worker is taking over partitions (a rebalance): try again")
+        return unavailable(TAKING_OVER)
     return ApiError("not_found", message)
+
+
+def check_settled() -> None:
+    """503 `unavailable` while this worker is taking partitions over. A batch's state read
+    in part way is an older one: its status would step back (`in_progress` after
+    `completed`) and a tenant's batches would be undercounted for the active-batch limit."""
+    if app.rebalancing or app.in_recovery:
+        raise unavailable(TAKING_OVER)
+
+
+def routed(table: CollectionT, match_info: str) -> Callable[[Handler], Handler]:
+    """`app.table_route`: the request is answered by the worker that owns the key (the URL's
+    `match_info` part) in `table`. While that owner is not known here (a rebalance, or the
+    first moments of a worker, before its producer has the changelog topic's metadata),
+    the answer is the contract's 503 `unavailable`, not faust's body of its own or a 500."""
+
+    def decorator(handler: Handler) -> Handler:
+        forwarded = app.table_route(table=table, match_info=match_info)(handler)
+
+        @functools.wraps(handler)
+        async def route(view: web.View, request: web.Request, *args: Any, **kwargs: Any) -> Any:
+            try:  # the lookup faust's router makes first (without an await between)
+                app.router.key_store(table.name, request.match_info[match_info])
+            except (KeyError, TypeError) as exc:  # no owner, or no partitions known yet
+                raise unavailable(TAKING_OVER) from exc
+            return await forwarded(view, request, *args, **kwargs)
+
+        return route
+
+    return decorator
 
 
 class ApiView(web.View):

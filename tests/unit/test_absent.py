@@ -1,12 +1,17 @@
 """A batch a worker does not hold is 404 `not_found`, but 503 `unavailable` while the
-worker is taking partitions over: the batch may be in one not read in yet."""
+worker is taking partitions over: the batch may be in one not read in yet. One it holds is
+503 then too: it may be read in only part way."""
 
 from __future__ import annotations
 
 import pytest
 
+from streams.api import batches
+from streams.api.batches import BatchView
+from streams.api.errors import ApiError
 from streams.api.views import absent
 from streams.app import app
+from streams.keys import batch_key
 
 
 @pytest.mark.parametrize(
@@ -25,3 +30,29 @@ def test_absent_is_not_found_unless_partitions_are_moving(
     error = absent("no batch 'b' for this key")
     assert (error.code, error.status) == (code, status)
     assert error.headers.get("Retry-After") == ("5" if code == "unavailable" else None)
+
+
+class _Key:
+    """The parts of a view `state_or_404` uses: the tenants of the request's key."""
+
+    def lookup_tenants(self, request: object) -> frozenset[str]:
+        return frozenset({"acme"})
+
+
+@pytest.mark.parametrize(("rebalancing", "in_recovery"), [(True, False), (False, True)])
+def test_a_held_batch_is_not_answered_while_partitions_are_moving(
+    monkeypatch: pytest.MonkeyPatch, rebalancing: bool, in_recovery: bool
+) -> None:
+    """A batch read in part way would show an older status (a status polled across a
+    rebalance stepping back), so a lookup answers 503 until the tables are read in."""
+    held = {batch_key("acme", "b"): {"tenant": "acme", "batch_id": "b", "status": "in_progress"}}
+    monkeypatch.setattr(batches, "batch_state", held)
+    monkeypatch.setattr(app, "rebalancing", False)
+    monkeypatch.setattr(app, "in_recovery", False)
+    assert BatchView.state_or_404(_Key(), None, "b")["status"] == "in_progress"  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "rebalancing", rebalancing)
+    monkeypatch.setattr(app, "in_recovery", in_recovery)
+    with pytest.raises(ApiError) as raised:
+        BatchView.state_or_404(_Key(), None, "b")  # type: ignore[arg-type]
+    assert (raised.value.code, raised.value.status) == ("unavailable", 503)
