@@ -11,8 +11,8 @@ guarantees do not change: an item's offset is committed only once its result is 
 and the items of a process that dies go to the group's other members. A process that exits
 while the worker runs is a fault: the worker stops, as it does when its own processor fails,
 and is started again by whatever supervises it. The processes end with the worker: on its
-stop they get SIGTERM (and SIGKILL after a grace), and when it is killed their stdin, a pipe
-from the worker, ends.
+stop they get SIGTERM (and SIGKILL after a grace), when it ends at its stop deadline SIGKILL
+(`streams.stop_deadline`), and when it is killed their stdin, a pipe from the worker, ends.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 from dataclasses import asdict
 from typing import Any, ClassVar
 
-from streams import cluster_watch
+from streams import cluster_watch, stop_deadline
 from streams.options import options
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class ItemProcesses:
                     stdout=asyncio.subprocess.PIPE,
                 )
                 procs.append(proc)
+                stop_deadline.end_with_me(proc.pid)
                 followers.append(asyncio.ensure_future(self._follow(number, proc)))
             log.info("started %d item-processor processes", self.count)
             done, _ = await asyncio.wait(followers, return_when=asyncio.FIRST_COMPLETED)
@@ -120,3 +121,4 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
+    stop_deadline.let_go(proc.pid)

@@ -6,12 +6,16 @@ in "Wait for streams..." for minutes (faust's producer gives up after 20), and m
 worker ignores a second signal. Ending the process at the deadline is what a `kill -9`
 does, and that loses nothing: events whose offsets were not committed are redelivered
 to whichever worker takes their partitions, and counted once (`streams.agents.aggregate`).
+The worker's item processes (`--processes`) end with it: they would otherwise wait out a
+stop timeout of their own for the same unreachable Kafka.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -21,6 +25,18 @@ log = logging.getLogger(__name__)
 EXIT_STATUS = 1
 
 _armed = threading.Lock()
+#: child processes killed when this process ends here (the worker's item processes)
+_children: set[int] = set()
+
+
+def end_with_me(pid: int) -> None:
+    """Kill the child process `pid` when this process ends without its orderly stop."""
+    _children.add(pid)
+
+
+def let_go(pid: int) -> None:
+    """`pid` has ended (or is waited for elsewhere): no longer killed at the end."""
+    _children.discard(pid)
 
 
 def arm(timeout_s: float, why: str) -> None:
@@ -41,6 +57,9 @@ def end_now(why: str) -> None:
         "is redelivered and counted once",
         why,
     )
+    for pid in list(_children):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     for handler in logging.getLogger().handlers:
         handler.flush()
     sys.stderr.flush()
