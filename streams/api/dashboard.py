@@ -17,7 +17,7 @@ from faust import web
 from streams import aggregation
 from streams.api.kafka_sends import unavailable
 from streams.api.submit import each_worker
-from streams.api.views import ApiView
+from streams.api.views import ApiView, check_settled
 from streams.app import app
 from streams.keys import split_batch_key
 from streams.reused_scans import ReusedScans
@@ -63,6 +63,7 @@ class LocalBatches(ApiView):
 
     async def get(self, request: web.Request) -> web.Response:
         tenants = self.tenants(request)
+        check_settled()  # tables read in part way would miscount
         return self.json(await _scans.answer(tenants, lambda: _batches_of(tenants)))
 
 

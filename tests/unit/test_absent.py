@@ -8,6 +8,7 @@ import pytest
 
 from streams.api import batches
 from streams.api.batches import BatchView
+from streams.api.dashboard import LocalBatches
 from streams.api.errors import ApiError
 from streams.api.views import absent
 from streams.app import app
@@ -55,4 +56,18 @@ def test_a_held_batch_is_not_answered_while_partitions_are_moving(
     monkeypatch.setattr(app, "in_recovery", in_recovery)
     with pytest.raises(ApiError) as raised:
         BatchView.state_or_404(_Key(), None, "b")  # type: ignore[arg-type]
+    assert (raised.value.code, raised.value.status) == ("unavailable", 503)
+
+
+class _Tenants:
+    def tenants(self, request: object) -> frozenset[str]:
+        return frozenset({"acme"})
+
+
+async def test_the_dashboard_read_waits_for_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's batch counts for the dashboard are not read from tables read in part way."""
+    monkeypatch.setattr(app, "rebalancing", False)
+    monkeypatch.setattr(app, "in_recovery", True)
+    with pytest.raises(ApiError) as raised:
+        await LocalBatches.get(_Tenants(), None)  # type: ignore[arg-type]
     assert (raised.value.code, raised.value.status) == ("unavailable", 503)
