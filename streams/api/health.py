@@ -7,6 +7,7 @@ from faust import web
 from faust.exceptions import ConsumerNotStarted
 
 from streams import item_processes
+from streams.api.views import taking_over
 from streams.app import app
 
 
@@ -15,7 +16,7 @@ def is_ready() -> bool:
         assigned = bool(app.consumer.assignment())
     except ConsumerNotStarted:  # asked in the first moments of start-up (it answered 500)
         return False
-    return not app.rebalancing and not app.in_recovery and assigned and item_processes.ready()
+    return not taking_over() and assigned and item_processes.ready()
 
 
 @app.page("/healthz")

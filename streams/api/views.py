@@ -26,8 +26,13 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
 
-
 TAKING_OVER = "this worker is taking over partitions (a rebalance): try again"
+
+
+def taking_over() -> bool:
+    """Whether this worker is taking partitions over: a rebalance, then its tables' recovery
+    from their changelogs."""
+    return app.rebalancing or app.in_recovery
 
 
 def absent(message: str) -> ApiError:
@@ -35,7 +40,7 @@ def absent(message: str) -> ApiError:
     is still taking partitions over (a rebalance, then the tables' recovery from their
     changelogs): a batch of a partition not read in yet would look absent, and a client
     told 404 could give up on it."""
-    if app.rebalancing or app.in_recovery:
+    if taking_over():
         return unavailable(TAKING_OVER)
     return ApiError("not_found", message)
 
@@ -44,7 +49,7 @@ def check_settled() -> None:
     """503 `unavailable` while this worker is taking partitions over. A batch's state read
     in part way is an older one: its status would step back (`in_progress` after
     `completed`) and a tenant's batches would be undercounted for the active-batch limit."""
-    if app.rebalancing or app.in_recovery:
+    if taking_over():
         raise unavailable(TAKING_OVER)
 
 
