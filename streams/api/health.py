@@ -1,5 +1,5 @@
-"""`GET /healthz`: liveness, and whether this worker is ready (assigned and recovered, and its
-item processes in their group)."""
+"""`GET /healthz`: liveness, and whether this worker is ready (assigned and recovered, not
+stopping, and its item processes in their group)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from faust import web
 from faust.exceptions import ConsumerNotStarted
 
 from streams import item_processes
-from streams.api.views import taking_over
+from streams.api.views import unsettled
 from streams.app import app
 
 
@@ -16,7 +16,7 @@ def is_ready() -> bool:
         assigned = bool(app.consumer.assignment())
     except ConsumerNotStarted:  # asked in the first moments of start-up (it answered 500)
         return False
-    return not taking_over() and assigned and item_processes.ready()
+    return unsettled() is None and assigned and item_processes.ready()
 
 
 @app.page("/healthz")

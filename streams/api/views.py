@@ -27,30 +27,36 @@ log = logging.getLogger(__name__)
 Handler = Callable[..., Awaitable[Any]]
 
 TAKING_OVER = "this worker is taking over partitions (a rebalance): try again"
+STOPPING = "this worker is stopping: try again"
 
 
-def taking_over() -> bool:
-    """Whether this worker is taking partitions over: a rebalance, then its tables' recovery
-    from their changelogs."""
-    return app.rebalancing or app.in_recovery
+def unsettled() -> str | None:
+    """Why this worker's tables cannot answer for its partitions now, or None: it is taking
+    partitions over (a rebalance, then its tables' recovery from their changelogs), or it
+    is stopping (faust closes the tables' stores before the web server)."""
+    if app.should_stop:
+        return STOPPING
+    if app.rebalancing or app.in_recovery:
+        return TAKING_OVER
+    return None
 
 
 def absent(message: str) -> ApiError:
-    """`not_found` for what this worker's tables do not hold, or 503 `unavailable` while it
-    is still taking partitions over (a rebalance, then the tables' recovery from their
-    changelogs): a batch of a partition not read in yet would look absent, and a client
-    told 404 could give up on it."""
-    if taking_over():
-        return unavailable(TAKING_OVER)
-    return ApiError("not_found", message)
+    """`not_found` for what this worker's tables do not hold, or 503 `unavailable` while
+    they cannot answer (`unsettled`): a batch of a partition not read in yet would look
+    absent, and a client told 404 could give up on it."""
+    why = unsettled()
+    return ApiError("not_found", message) if why is None else unavailable(why)
 
 
 def check_settled() -> None:
-    """503 `unavailable` while this worker is taking partitions over. A batch's state read
-    in part way is an older one: its status would step back (`in_progress` after
-    `completed`) and a tenant's batches would be undercounted for the active-batch limit."""
-    if taking_over():
-        raise unavailable(TAKING_OVER)
+    """503 `unavailable` while this worker's tables cannot answer (`unsettled`). A batch's
+    state read in part way is an older one: its status would step back (`in_progress`
+    after `completed`) and a tenant's batches would be undercounted for the active-batch
+    limit; a stopping worker's closed stores would answer 404."""
+    why = unsettled()
+    if why is not None:
+        raise unavailable(why)
 
 
 def routed(table: CollectionT, match_info: str) -> Callable[[Handler], Handler]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from streams.localkafka import LocalBroker
 from tests.fixtures.accounting import (
     HANDLER_MODULES,
+    HEADERS,
     account,
     fault_batch,
     submit_in_parts,
@@ -55,6 +57,35 @@ async def batch_ended(url: str, batch_id: str) -> bool:
         return answer.status_code == 200 and bool(answer.json().get("finished_at"))
     except httpx.HTTPError:
         return False
+
+
+async def lookups_until(
+    done: asyncio.Event, workers: Callable[[], list[WorkerProcess]], batch_id: str
+) -> Counter[str]:
+    """Ask each worker for the batch's status every 50 ms until `done` (bounded: 20 min),
+    and count the answers. Each must be the batch's status, or the contract's 503
+    `unavailable` (a worker taking partitions over, or forwarding to one that died); a 404,
+    a 500 or faust's own 503 body fails. A worker that does not listen is stopped or starting."""
+    kinds: Counter[str] = Counter()
+    deadline = time.monotonic() + 1200
+    async with httpx.AsyncClient(timeout=10) as client:
+        while not done.is_set() and time.monotonic() < deadline:
+            for worker in workers():
+                try:
+                    answer = await client.get(
+                        f"{worker.url}/v1/batches/{batch_id}", headers=HEADERS
+                    )
+                except httpx.TransportError:
+                    kinds["not listening"] += 1
+                    continue
+                if answer.status_code == 200:
+                    assert answer.json()["batch_id"] == batch_id, answer.text
+                else:
+                    assert answer.status_code == 503, (worker.url, answer.status_code, answer.text)
+                    assert answer.json()["error"]["code"] == "unavailable", answer.text
+                kinds[str(answer.status_code)] += 1
+            await asyncio.sleep(0.05)
+    return kinds
 
 
 async def delivered_share(
@@ -130,7 +161,8 @@ async def test_workers_join_leave_and_die_mid_batch(
     worker_factory: WorkerFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     """Scenario 2: two and three workers; workers join, leave (SIGTERM) and die (kill -9)
-    mid-batch, so partitions move between them; every worker answers every lookup."""
+    mid-batch, so partitions move between them; every worker answers every lookup, all
+    the while (`lookups_until`)."""
     n, rounds = items(1500, 20_000), pick(1, 3)
     first = await asyncio.to_thread(worker_factory, HANDLER_MODULES, args=FAST_FAILOVER)
     second = await asyncio.to_thread(worker_factory, HANDLER_MODULES, args=FAST_FAILOVER)
@@ -140,6 +172,12 @@ async def test_workers_join_leave_and_die_mid_batch(
     moments = chance("rebalance")
     third: WorkerProcess | None = None
     changes: list[str] = []
+    # known (it is a 404 until the exploder has read its first part), then asked throughout
+    assert await wait_final_status([first.url], submitted.batch_id, 60, final=False)
+    changed = asyncio.Event()
+    lookups = asyncio.ensure_future(
+        lookups_until(changed, lambda: [w for w in (first, second, third) if w], submitted.batch_id)
+    )
     for _ in range(rounds):  # bounded: `rounds` x (join, leave, die, rejoin)
         if await batch_ended(first.url, submitted.batch_id):
             break
@@ -162,7 +200,10 @@ async def test_workers_join_leave_and_die_mid_batch(
         if rounds > 1:
             await asyncio.to_thread(third.stop)  # the next round starts from 2 workers
             changes.append("leave")
+    changed.set()
+    looked_up = await lookups
     assert third is not None, "the batch ended before the first change: nothing was tested"
+    assert looked_up["200"] > 0, looked_up
     urls = [w.url for w in (first, second, third) if w.proc and w.proc.poll() is None]
     await account(
         bootstrap=kafka_bootstrap,
@@ -173,7 +214,7 @@ async def test_workers_join_leave_and_die_mid_batch(
         injected=len(changes),
         started=started,
         timeout=END_TIMEOUT,
-        notes=[f"lookups through {len(urls)} workers"],
+        notes=[f"lookups through {len(urls)} workers", f"lookups during the changes: {looked_up}"],
     )
 
 

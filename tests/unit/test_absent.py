@@ -71,3 +71,19 @@ async def test_the_dashboard_read_waits_for_the_tables(monkeypatch: pytest.Monke
     with pytest.raises(ApiError) as raised:
         await LocalBatches.get(_Tenants(), None)  # type: ignore[arg-type]
     assert (raised.value.code, raised.value.status) == ("unavailable", 503)
+
+
+def test_a_stopping_worker_answers_503_for_its_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust closes a stopping worker's table stores before its web server: a held batch
+    would look absent (a 404 seen when a worker left mid-batch)."""
+    held = {batch_key("acme", "b"): {"tenant": "acme", "batch_id": "b", "status": "in_progress"}}
+    monkeypatch.setattr(batches, "batch_state", held)
+    monkeypatch.setattr(app, "rebalancing", False)
+    monkeypatch.setattr(app, "in_recovery", False)
+    monkeypatch.setattr(type(app), "should_stop", property(lambda self: True))
+    with pytest.raises(ApiError) as raised:
+        BatchView.state_or_404(_Key(), None, "b")  # type: ignore[arg-type]
+    assert (raised.value.code, raised.value.status) == ("unavailable", 503)
+    assert "stopping" in raised.value.message
+    error = absent("no batch 'c' for this key")
+    assert (error.code, error.status) == ("unavailable", 503)
