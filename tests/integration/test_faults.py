@@ -129,6 +129,9 @@ async def test_kill_9_a_worker_at_random_moments(
     started = time.monotonic()
     await submit_in_parts(kafka_bootstrap, topic_prefix, batch)
     moments = chance("kill-9")
+    assert await wait_final_status([worker.url], submitted.batch_id, 60, final=False)
+    rebuilt = asyncio.Event()
+    lookups = asyncio.ensure_future(lookups_until(rebuilt, lambda: [worker], submitted.batch_id))
     # a worker moves ~2,500 of these items/s between kills here: every kill falls within
     # the batch's life (at an 18 s pause, made for ~500 items/s, it ended after 6 of 10)
     longest_pause = pick(3, max(3, n // 2500 // (kills + 1)))
@@ -144,6 +147,9 @@ async def test_kill_9_a_worker_at_random_moments(
     worker.env["BATCHWIRE_DATA_DIR"] += "-rebuilt"
     await asyncio.to_thread(worker.start, wait_ready=False)
     await asyncio.to_thread(worker.wait_ready, END_TIMEOUT)  # rebuilding takes a while
+    rebuilt.set()
+    looked_up = await lookups
+    assert looked_up["200"] > 0, looked_up
     await account(
         bootstrap=kafka_bootstrap,
         prefix=topic_prefix,
@@ -153,7 +159,10 @@ async def test_kill_9_a_worker_at_random_moments(
         injected=injected + 1,
         started=started,
         timeout=END_TIMEOUT,
-        notes=["the last restart on an empty data dir (tables rebuilt from their changelogs)"],
+        notes=[
+            "the last restart on an empty data dir (tables rebuilt from their changelogs)",
+            f"lookups during the kills: {looked_up}",
+        ],
     )
 
 
