@@ -30,7 +30,7 @@ from weakref import ref
 import faust
 from faust.streams import _current_event
 
-from streams import aggregation, codec, ledger_pieces, stored_parts, stored_results
+from streams import aggregation, codec, ledger_pieces, registrations, stored_parts, stored_results
 from streams.aggregation import State
 from streams.app import app
 from streams.batch_urls import batch_urls
@@ -537,6 +537,7 @@ class Chunk:
                 continue
             with in_event(event):
                 batch_state[key] = state
+            registrations.known(key)
             await publish(
                 status,
                 state["batch_id"].encode(),

@@ -7,7 +7,7 @@ from typing import Any
 
 from faust import web
 
-from streams import aggregation, codec
+from streams import aggregation, codec, registrations
 from streams.agents.explode import forget_at
 from streams.api.errors import ApiError
 from streams.api.kafka_sends import send_all
@@ -18,6 +18,7 @@ from streams.app import app
 from streams.batch_urls import batch_urls
 from streams.keys import batch_key
 from streams.messages import encode_event
+from streams.registrations import KNOWN_WITHIN_S
 from streams.stored_results import ResultBlocks
 from streams.tables import active_batches, batch_state, submissions
 from streams.topics import ledger
@@ -84,6 +85,27 @@ class Submitted(ApiView):
         if forget_at(entry) <= time.time():  # the exploder forgets it too
             raise ApiError("not_found", "no such batch")
         return self.json({"hashes": entry["hashes"]})
+
+
+@app.page("/internal/known/{batch_id}", name="known")
+class Known(ApiView):
+    """200 once the aggregator knows the tenant's batch (`streams.registrations`), waiting
+    for it up to `?within=` seconds (at most `KNOWN_WITHIN_S`); else 404."""
+
+    @routed(batch_state, "batch_id")
+    async def get(self, request: web.Request, batch_id: str) -> web.Response:
+        tenant = request.query.get("tenant", "")
+        if tenant not in self.tenants(request):
+            raise ApiError("not_found", "no such batch")
+        try:
+            within = min(max(0.0, float(request.query.get("within", "0"))), KNOWN_WITHIN_S)
+        except ValueError as exc:
+            raise ApiError("invalid_batch_format", "within must be seconds") from exc
+        check_settled()
+        key = batch_key(tenant, batch_id)
+        if not await registrations.wait_known(key, lambda: key in batch_state, within):
+            raise absent("no such batch")
+        return self.json({"known": True})
 
 
 @app.page("/v1/batches/{batch_id}", name="status")

@@ -4,6 +4,7 @@ publish it in parts; and waiting for its end.  Shared by every submit route."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -12,14 +13,18 @@ from typing import Any
 
 import httpx
 
-from streams import aggregation
+from streams import aggregation, registrations
 from streams.api.errors import RETRY_AFTER_S, ApiError
 from streams.api.kafka_sends import send_all, unavailable
+from streams.api.views import owned_here, unsettled
 from streams.app import app, settings
 from streams.batch_urls import batch_urls
 from streams.errors import SubmissionError
+from streams.keys import batch_key
 from streams.messages import encode_event
 from streams.parts import encode_parts
+from streams.registrations import KNOWN_WITHIN_S
+from streams.tables import batch_state
 from streams.topics import batches, ledger
 from streams.validation import content_hash, validate_submission
 
@@ -115,8 +120,24 @@ async def publish_new(
         # longer behind a backlog on batchwire.batches).
         accepted = encode_event({"type": "accepted", "tenant": tenant, "batch_id": batch_id})
         await send_all(ledger, batch_id.encode(), [accepted], what, details)
+        await _until_known(tenant, batch_id, authorization)
     current = "accepted" if known is None else await _status_of(tenant, batch_id, authorization)
     return {"batch_id": batch_id, "status": current, **batch_urls(tenant, batch_id)}
+
+
+async def _until_known(tenant: str, batch_id: str, authorization: str) -> None:
+    """Wait until the aggregator knows the new batch (`streams.registrations`), so that the
+    202's `status_url` answers at once: here when this worker owns the batch's partition
+    (a request to itself took ~10 ms of a busy event loop), else on its owner. A worker
+    taking partitions over ends the wait: the status answers 503 meanwhile."""
+    if owned_here(batch_state, batch_id):
+        key = batch_key(tenant, batch_id)
+        if unsettled() is None:
+            await registrations.wait_known(key, lambda: key in batch_state, KNOWN_WITHIN_S)
+        return
+    within = {"tenant": tenant, "within": str(KNOWN_WITHIN_S)}
+    with contextlib.suppress(ApiError):
+        await _ask(f"/internal/known/{batch_id}", authorization, within)
 
 
 async def _status_of(tenant: str, batch_id: str, authorization: str) -> str:

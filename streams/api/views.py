@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 from faust import web
 from faust.types.tables import CollectionT
+from yarl import URL
 
 from streams import codec
 from streams.api.auth import tenants_of
@@ -79,6 +80,16 @@ def routed(table: CollectionT, match_info: str) -> Callable[[Handler], Handler]:
         return route
 
     return decorator
+
+
+def owned_here(table: CollectionT, key: str) -> bool:
+    """Whether this worker owns `key` in `table` (a routed request would be answered here)."""
+    try:
+        owner = app.router.key_store(table.name, key)
+    except (KeyError, TypeError):  # no owner known yet (see `routed`)
+        return False
+    here = URL(str(app.conf.canonical_url))
+    return (owner.host, owner.port) == (here.host, here.port)
 
 
 class ApiView(web.View):

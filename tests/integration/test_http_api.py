@@ -39,6 +39,18 @@ async def _wait_final(client: httpx.AsyncClient, batch_id: str, headers: dict[st
     raise AssertionError(f"batch {batch_id} did not end")
 
 
+async def _status_url_answers_at_once(client: httpx.AsyncClient, batch_ids: list[str]) -> None:
+    """Each batch submitted, then its 202's status_url asked at once: it answers (most
+    lookups made right after a 202 were 404s for a few milliseconds)."""
+    for batch_id in batch_ids:
+        sent = await client.post(
+            "/v1/tenants/acme/batches", json={"batch_id": batch_id, "items": jobs(1)}, headers=ACME
+        )
+        assert sent.status_code == 202, sent.text
+        looked_up = await client.get(sent.json()["status_url"], headers=ACME)
+        assert looked_up.status_code == 200, (batch_id, looked_up.text)
+
+
 async def test_submit_wait_status_and_paged_results(worker_factory: WorkerFactory) -> None:
     worker = worker_factory()
     async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
@@ -63,6 +75,7 @@ async def test_submit_wait_status_and_paged_results(worker_factory: WorkerFactor
         body = accepted.json()
         assert body["status"] == "accepted"
         assert body["status_url"].endswith(f"/v1/batches/{body['batch_id']}?tenant=acme")
+        await _status_url_answers_at_once(client, [f"now-{n}" for n in range(20)])
         await _wait_final(client, body["batch_id"], ACME)
         pages: list[list[str]] = []
         cursor: str | None = "0"
@@ -645,6 +658,8 @@ async def test_a_lookup_routed_to_a_dead_worker_is_503_until_its_partitions_move
     second = await asyncio.to_thread(worker_factory, args=fast_failover)
     batch_ids = [f"owner-{i}" for i in range(16)]  # spread over both workers' partitions
     async with httpx.AsyncClient(base_url=first.url, timeout=60) as client:
+        # owned by the worker asked or by the other
+        await _status_url_answers_at_once(client, [f"now-{i}" for i in range(16)])
         for batch_id in batch_ids:
             done = await client.post(
                 "/v1/tenants/acme/batches?wait=30",
