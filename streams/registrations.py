@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from streams import tables
+from streams.keys import batch_key
+
 #: how long a submit waits, at most, for the aggregator to know its new batch (a ledger
 #: partition behind a backlog gets no longer: the 202 goes out, and lookups may 404 a while)
 KNOWN_WITHIN_S = 2.0
@@ -44,3 +47,9 @@ async def wait_known(key: str, is_known: Callable[[], bool], timeout_s: float) -
             waiting.remove(waiter)
             if not waiting:
                 del _waiters[key]
+
+
+async def batch_known(tenant: str, batch_id: str, timeout_s: float) -> bool:
+    """`wait_known` for the batch's state in this worker's `batch_state` table."""
+    key = batch_key(tenant, batch_id)
+    return await wait_known(key, lambda: key in tables.batch_state, timeout_s)

@@ -102,8 +102,7 @@ class Known(ApiView):
         except ValueError as exc:
             raise ApiError("invalid_batch_format", "within must be seconds") from exc
         check_settled()
-        key = batch_key(tenant, batch_id)
-        if not await registrations.wait_known(key, lambda: key in batch_state, within):
+        if not await registrations.batch_known(tenant, batch_id, within):
             raise absent("no such batch")
         return self.json({"known": True})
 

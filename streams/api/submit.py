@@ -20,7 +20,6 @@ from streams.api.views import owned_here, unsettled
 from streams.app import app, settings
 from streams.batch_urls import batch_urls
 from streams.errors import SubmissionError
-from streams.keys import batch_key
 from streams.messages import encode_event
 from streams.parts import encode_parts
 from streams.registrations import KNOWN_WITHIN_S
@@ -131,9 +130,8 @@ async def _until_known(tenant: str, batch_id: str, authorization: str) -> None:
     (a request to itself took ~10 ms of a busy event loop), else on its owner. A worker
     taking partitions over ends the wait: the status answers 503 meanwhile."""
     if owned_here(batch_state, batch_id):
-        key = batch_key(tenant, batch_id)
         if unsettled() is None:
-            await registrations.wait_known(key, lambda: key in batch_state, KNOWN_WITHIN_S)
+            await registrations.batch_known(tenant, batch_id, KNOWN_WITHIN_S)
         return
     within = {"tenant": tenant, "within": str(KNOWN_WITHIN_S)}
     with contextlib.suppress(ApiError):
