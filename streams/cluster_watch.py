@@ -44,6 +44,9 @@ from streams.errors import ClusterChanged, TopicsMissing
 log = logging.getLogger(__name__)
 #: a topic missing this long (without a break) is a problem
 LOST_AFTER_S = 30.0
+#: answers further apart than this break the count: the broker was unreachable meanwhile
+#: (while a topic is missing, a client asks every 100 ms)
+ANSWER_GAP_S = 5.0
 #: the exit status on a problem (EX_TEMPFAIL: a restart is the remedy)
 EXIT_STATUS = 75
 
@@ -55,14 +58,27 @@ class _Updates:
     last_at: float = float("-inf")
     missing: frozenset[str] = frozenset()
     missing_since: float | None = None
+    answered_at: float = float("-inf")
 
     def answered(self, asked: Iterable[str], found: set[str], now: float) -> None:
+        """An answer at `now` to a request for `asked`. A topic missing before a gap in the
+        answers (the broker down or restarting) starts its count again: a worker saw a
+        topic missing in its first moments, then the broker stopped for 25 s before another
+        answer, and it stopped as if the topic had been missing for 30 s."""
         missing = frozenset(asked) - found
         if not missing:
             self.missing_since = None
-        elif self.missing_since is None:
+        elif self.missing_since is None or now - self.answered_at > ANSWER_GAP_S:
             self.missing_since = now
         self.missing = missing
+        self.answered_at = now
+
+    def missing_for(self, now: float) -> float | None:
+        """Seconds the topics have been missing without a break, as of `now`; None when
+        none are, or when the last answer is older than `ANSWER_GAP_S` (nothing is known)."""
+        if self.missing_since is None or now - self.answered_at > ANSWER_GAP_S:
+            return None
+        return now - self.missing_since
 
 
 _updates: weakref.WeakKeyDictionary[AIOKafkaClient, _Updates] = weakref.WeakKeyDictionary()
@@ -93,14 +109,17 @@ def problem(now: float) -> ClusterChanged | TopicsMissing | None:
             "this process's offsets (and a worker's tables) belong to (the broker lost its "
             "data?)"
         )
-    by_since = {u.missing_since: u for u in list(_updates.values()) if u.missing_since is not None}
-    if not by_since:
+    by_time = {
+        missing_s: u
+        for u in list(_updates.values())
+        if (missing_s := u.missing_for(now)) is not None
+    }
+    if not by_time:
         return None
-    since = min(by_since)
-    missing_s = now - since
+    missing_s = max(by_time)
     if missing_s < LOST_AFTER_S:
         return None
-    names = ", ".join(sorted(by_since[since].missing))
+    names = ", ".join(sorted(by_time[missing_s].missing))
     return TopicsMissing(
         f"{names} missing from the cluster for {missing_s:.0f} s (deleted, or the broker "
         "lost its data); restarted, this process creates them again"

@@ -36,12 +36,27 @@ async def test_a_topic_missing_without_a_break_for_long_enough_is_a_problem() ->
     updates = cluster_watch._updates.setdefault(client, _Updates())
     updates.answered(["a", "b"], {"a", "b"}, now=100.0)
     assert cluster_watch.problem(1000.0) is None
-    updates.answered(["a", "b"], {"a"}, now=200.0)
+    for second in range(30):  # b missing in every answer (a client asks every 100 ms)
+        updates.answered(["a", "b"], {"a"}, now=200.0 + second)
     assert cluster_watch.problem(200.0 + LOST_AFTER_S - 1) is None
-    updates.answered(["a", "b"], {"a"}, now=210.0)  # still missing: since 200
     found = cluster_watch.problem(200.0 + LOST_AFTER_S)
     assert isinstance(found, TopicsMissing)
     assert str(found).startswith("b missing from the cluster for 30 s")
     updates.answered(["a", "b"], {"a", "b"}, now=240.0)  # back: the count starts again
     updates.answered(["a", "b"], {"a"}, now=250.0)
     assert cluster_watch.problem(250.0 + LOST_AFTER_S - 1) is None
+
+
+async def test_a_gap_in_the_answers_is_not_counted_as_missing() -> None:
+    """A topic missing in the last answer before the broker went away (a worker's first
+    moments), then no answer for the outage: not a problem, and the count starts again
+    with the answers after it."""
+    client = AIOKafkaClient(bootstrap_servers="127.0.0.1:1")  # never started
+    updates = cluster_watch._updates.setdefault(client, _Updates())
+    updates.answered(["a", "b"], {"a"}, now=100.0)
+    assert cluster_watch.problem(100.0 + LOST_AFTER_S) is None  # no answer since: unknown
+    for second in range(29):  # the broker back, b still missing
+        updates.answered(["a", "b"], {"a"}, now=140.0 + second)
+    assert cluster_watch.problem(168.0) is None  # 28 s, not 68
+    updates.answered(["a", "b"], {"a"}, now=170.0)
+    assert isinstance(cluster_watch.problem(170.0), TopicsMissing)
