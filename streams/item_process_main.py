@@ -62,7 +62,7 @@ async def _serve(cluster_id: str) -> int:
 
     def on_signal(received: signal.Signals) -> None:
         if stopped.done():  # told twice
-            stop_deadline.end_now(f"{received.name} received again while stopping")
+            stop_deadline.told_again(received)
         stop(0)
 
     async def fault(exc: BaseException) -> None:

@@ -50,6 +50,11 @@ def arm(timeout_s: float, why: str) -> None:
     timer.start()
 
 
+def told_again(received: signal.Signals) -> None:
+    """A second SIGTERM or Ctrl-C while stopping: end now (`end_now`)."""
+    end_now(f"{received.name} received again while stopping")
+
+
 def end_now(why: str) -> None:
     """Log why and end the process at once, without the orderly stop."""
     log.critical(

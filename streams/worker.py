@@ -19,7 +19,7 @@ class Worker(faust.Worker):
 
     def _schedule_shutdown(self, received: signal.Signals) -> None:  # mode's, every signal
         if self._signal_stop_time:  # mode ignores a second one
-            stop_deadline.end_now(f"{received.name} received again while stopping")
+            stop_deadline.told_again(received)
         super()._schedule_shutdown(received)
 
     async def stop(self) -> None:

@@ -71,10 +71,9 @@ def routed(table: CollectionT, match_info: str) -> Callable[[Handler], Handler]:
 
         @functools.wraps(handler)
         async def route(view: web.View, request: web.Request, *args: Any, **kwargs: Any) -> Any:
-            try:  # the lookup faust's router makes first (without an await between)
-                app.router.key_store(table.name, request.match_info[match_info])
-            except (KeyError, TypeError) as exc:  # no owner, or no partitions known yet
-                raise unavailable(TAKING_OVER) from exc
+            # the lookup faust's router makes first (without an await between)
+            if _owner(table, request.match_info[match_info]) is None:
+                raise unavailable(TAKING_OVER)
             return await forwarded(view, request, *args, **kwargs)
 
         return route
@@ -82,14 +81,21 @@ def routed(table: CollectionT, match_info: str) -> Callable[[Handler], Handler]:
     return decorator
 
 
+def _owner(table: CollectionT, key: str) -> URL | None:
+    """The URL of the worker that owns `key` in `table`, as faust's router finds it; None
+    while no owner is known (a rebalance: a `KeyError`; a producer without the changelog
+    topic's metadata yet: a `TypeError`)."""
+    try:
+        return app.router.key_store(table.name, key)
+    except (KeyError, TypeError):
+        return None
+
+
 def owned_here(table: CollectionT, key: str) -> bool:
     """Whether this worker owns `key` in `table` (a routed request would be answered here)."""
-    try:
-        owner = app.router.key_store(table.name, key)
-    except (KeyError, TypeError):  # no owner known yet (see `routed`)
-        return False
+    owner = _owner(table, key)
     here = URL(str(app.conf.canonical_url))
-    return (owner.host, owner.port) == (here.host, here.port)
+    return owner is not None and (owner.host, owner.port) == (here.host, here.port)
 
 
 class ApiView(web.View):
