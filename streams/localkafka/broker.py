@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -65,13 +66,25 @@ def _major(version: str) -> int:
 
 
 def fetch_kafka(version: str = DEFAULT_KAFKA_VERSION) -> Path:
-    """Return the folder holding the broker's jars, resolving them with Maven the first time."""
+    """Return the folder holding the broker's jars, resolving them with Maven the first time.
+
+    Processes that start brokers at once (the test suite's pytest workers, a demo beside
+    it) take turns: the first fetches, the others wait for it and find the jars there."""
     home = cache_root() / f"kafka-{version}"
     libs = home / "libs"
     if (home / "complete").exists():
         return libs
-    mvn = _require("mvn", "once, to fetch the Kafka broker jars from Maven Central")
     home.mkdir(parents=True, exist_ok=True)
+    with (home / "fetch.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (home / "complete").exists():
+            _resolve_jars(home, version)
+    return libs
+
+
+def _resolve_jars(home: Path, version: str) -> None:
+    libs = home / "libs"
+    mvn = _require("mvn", "once, to fetch the Kafka broker jars from Maven Central")
     template = resources.files("streams.localkafka").joinpath("pom.xml").read_text()
     logging = _LOGGING_4 if _major(version) >= 4 else _LOGGING_3
     pom = template.replace("@KAFKA_VERSION@", version).replace("@LOGGING_DEPENDENCIES@", logging)
@@ -96,7 +109,6 @@ def fetch_kafka(version: str = DEFAULT_KAFKA_VERSION) -> Path:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise BrokerError(f"could not fetch Kafka {version} from Maven Central:\n{tail}")
     (home / "complete").write_text(version)
-    return libs
 
 
 def free_port() -> int:
